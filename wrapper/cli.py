@@ -1,0 +1,79 @@
+"""Command line: generate, check, show, variables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import HARBOR_VERSION, __version__
+
+EXIT_INVALID = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harbor-setupwrapper",
+        description=f"Generates Harbor {HARBOR_VERSION}'s configuration from HARBOR_* variables.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    gen = commands.add_parser("generate", help="write config, keys and certificates into DIR")
+    gen.add_argument("--out", default=os.environ.get("HARBOR_SETUP_DIR", "/harbor-setup"),
+                     help="output folder (default: $HARBOR_SETUP_DIR or /harbor-setup)")
+    gen.add_argument("--link-fixed-paths", action="store_true",
+                     help="also link the fixed paths Harbor's images read (inside the wrapper "
+                          "container)")
+    commands.add_parser("check", help="validate the settings only; write nothing")
+    show = commands.add_parser("show", help="effective settings, secrets masked, and their source")
+    show.add_argument("--all", action="store_true", help="include settings of blocks that are off")
+    commands.add_parser("variables", help="the variable reference, as a Markdown table")
+    return parser
+
+
+def _load():
+    from .settings import load
+
+    return load()
+
+
+def _invalid(err) -> int:
+    print("harbor-setupwrapper: invalid settings, nothing was written:", file=sys.stderr)
+    for line in err.errors:
+        print(f"  {line}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "variables":
+        from .docs import variables_table
+
+        print(variables_table(), end="")
+        return 0
+
+    from .settings import InvalidSettings
+
+    try:
+        if args.command == "generate":
+            from .generate import Steps, generate
+
+            steps = Steps()
+            settings = _load()
+            steps.done("settings", "valid")
+            generate(args.out, settings, link_fixed=args.link_fixed_paths, steps=steps)
+            return 0
+        settings = _load()
+    except InvalidSettings as err:
+        return _invalid(err)
+    except OSError as err:
+        print(f"harbor-setupwrapper: cannot write: {err}", file=sys.stderr)
+        return 1
+    if args.command == "check":
+        for warning in settings.warnings:
+            print(f"harbor-setupwrapper: warning: {warning}", file=sys.stderr)
+        print("harbor-setupwrapper: settings are valid", file=sys.stderr)
+        return 0
+    from .docs import show
+
+    print(show(settings, include_off=args.all), end="")
+    return 0

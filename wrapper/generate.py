@@ -1,0 +1,137 @@
+"""generate: settings in, keys made once, files rendered, one new generation published."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import __version__, fixed_paths, tree
+from .context import Paths
+from .files import File
+from .store import Store
+
+STORE = ".store"
+
+
+class Steps:
+    """One concise line per step on stderr, with its duration."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.started = time.perf_counter()
+        self.last = self.started
+
+    def done(self, step: str, detail: str = "") -> None:
+        now = time.perf_counter()
+        ms = (now - self.last) * 1000
+        self.last = now
+        print(f"harbor-setupwrapper: {step:<9} {ms:7.1f} ms  {detail}".rstrip(), file=self.stream)
+
+    def warn(self, message: str) -> None:
+        print(f"harbor-setupwrapper: warning: {message}", file=self.stream)
+
+
+def shim_sources() -> Path | None:
+    for candidate in (Path(sys.prefix) / "share" / "harbor-setupwrapper" / "entrypoints",
+                      Path(__file__).resolve().parent.parent / "entrypoints"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def shim_files() -> list[File]:
+    source = shim_sources()
+    if source is None:
+        return []
+    return [File(f"entrypoints/{p.name}", p.read_bytes(), 0o755, 0, 0)
+            for p in sorted(source.iterdir()) if p.is_file() and p.suffix == ".sh"]
+
+
+def _templates_digest() -> bytes:
+    digest = hashlib.sha256()
+    for path in sorted((Path(__file__).parent / "templates").iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.digest()
+
+
+def fingerprint(key: bytes, s, out: str, shims: list[File], link_fixed: bool) -> str:
+    """HMAC of everything the output depends on; keyed so that it leaks no password."""
+    material = {
+        "version": __version__,
+        "out": out,
+        "link_fixed": link_fixed,
+        "values": s.values,
+        "files": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(s.input_files.items())},
+        "templates": _templates_digest().hex(),
+        "shims": tree.content_hash(shims),
+    }
+    canonical = json.dumps(material, sort_keys=True, default=str).encode()
+    return hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+
+def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None) -> dict:
+    """Returns {"changed": bool, "generation": name, "created": [store items made now]}."""
+    from . import keys as keymaker
+    from .components import render_all
+
+    steps = steps or Steps()
+    out = os.path.abspath(out)
+    store = Store(os.path.join(out, STORE))
+    shims = shim_files()
+    for warning in s.warnings:
+        steps.warn(warning)
+
+    hmac_key = store.read("fingerprint.key")
+    marker = tree.read_marker(out)
+    if hmac_key and marker and marker.get("settings") == fingerprint(
+            hmac_key, s, out, shims, link_fixed):
+        _link(out, link_fixed, steps)
+        steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
+        return {"changed": False, "generation": marker["generation"], "created": []}
+
+    with tree.locked(out):
+        os.chmod(out, 0o755)
+        os.makedirs(store.root, mode=0o700, exist_ok=True)
+        hmac_key, _ = store.get_or_create("fingerprint.key", lambda: os.urandom(32))
+        keys = keymaker.ensure(store, s, recover_secretkey=_secretkey_in_current(out))
+        steps.done("keys", f"{len(keys.created)} made now" if keys.created else "all kept")
+
+        files = render_all(s, keys, Paths(out)) + shims
+        steps.done("render", f"{len(files)} files")
+
+        chown = os.geteuid() == 0
+        if not chown:
+            steps.warn("not running as root: files keep this user's ownership instead of "
+                       "uid 10000 / 999 (Harbor's containers may not be able to read them)")
+        settings_hash = fingerprint(hmac_key, s, out, shims, link_fixed)
+        name = tree.content_hash(files) + "-" + settings_hash[:12]
+        previous = (marker or {}).get("generation")
+        generation = tree.publish(out, files, {"settings": settings_hash, "generation": name,
+                                               "wrapper": __version__}, chown)
+        tree.clean(out, keep=generation)
+        steps.done("write", f"generation {generation}"
+                   + (" (unchanged files)" if previous == generation else ""))
+    _link(out, link_fixed, steps)
+    return {"changed": True, "generation": generation, "created": keys.created}
+
+
+def _link(out: str, link_fixed: bool, steps: Steps) -> None:
+    if link_fixed:
+        done = fixed_paths.link(out)
+        steps.done("link", ", ".join(done) if done else "no fixed folder found")
+
+
+def _secretkey_in_current(out: str) -> bytes | None:
+    """The secretkey encrypts data in Harbor's database: if the store lost it but the
+    current generation still has it, bring it back rather than make a new one."""
+    try:
+        with open(os.path.join(out, tree.CURRENT, "secret", "keys", "secretkey"), "rb") as f:
+            data = f.read()
+        return data if len(data) == 16 else None
+    except OSError:
+        return None

@@ -1,0 +1,181 @@
+"""Every key, secret and certificate Harbor needs, made once in the store and kept.
+
+A secret the user brings (HARBOR_SECRET_KEY, ...) seeds the store when it is empty; a
+different value later is an error, never a silent replacement.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets as random
+import string
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from . import internal_tls
+from .settings import InvalidSettings
+from .store import Store
+
+_ALNUM = string.ascii_letters + string.digits
+REGISTRY_USER = "harbor_registry_user"
+# bcrypt cost of the registry credential: the registry checks it on every request core
+# forwards, and the password is 32 random characters; upstream's htpasswd uses 5 as well.
+_BCRYPT_ROUNDS = 5
+
+
+def _token(length: int) -> bytes:
+    return "".join(random.choice(_ALNUM) for _ in range(length)).encode()
+
+
+@dataclass
+class Keys:
+    secretkey: str
+    core_secret: str
+    jobservice_secret: str
+    csrf_key: str
+    registry_password: str
+    registry_htpasswd: str
+    robot_prefix: str
+    registry_http_secret: str
+    database_password: str
+    token_key: bytes
+    token_cert: bytes
+    https_cert: bytes | None = None        # chain, server first
+    https_key: bytes | None = None
+    https_ca: bytes | None = None          # the CA clients trust (ours), if we made it
+    internal_ca: bytes | None = None
+    internal: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # stem -> (crt, key)
+    created: list[str] = field(default_factory=list)
+
+
+def server_names(s) -> list[str]:
+    """SANs of the server certificate: hostname, and the host of the external URL."""
+    names = [s["hostname"]]
+    if s["external_url"]:
+        host = urlsplit(s["external_url"]).hostname
+        if host and host not in names:
+            names.append(host)
+    return names
+
+
+def ensure(store: Store, s, recover_secretkey: bytes | None = None) -> Keys:
+    created: list[str] = []
+    errors: list[str] = []
+
+    def item(name: str, make, supplied: str | None = None, variable: str = "") -> bytes:
+        if supplied is not None:
+            value, new = store.get_or_create(name, lambda: supplied.encode())
+            if value != supplied.encode():
+                errors.append(f"{variable}: differs from the value already made in "
+                              f"{store.path(name)}; it is kept once made (delete that file to "
+                              "rotate it, knowing every component must then restart)")
+        else:
+            value, new = store.get_or_create(name, make)
+        if new:
+            created.append(name)
+        return value
+
+    v = s.values
+    secretkey = item("secretkey", lambda: recover_secretkey or _token(16),
+                     v["secret_key"], "HARBOR_SECRET_KEY")
+    core_secret = item("core_secret", lambda: _token(16), v["core_secret"], "HARBOR_CORE_SECRET")
+    js_secret = item("jobservice_secret", lambda: _token(16), v["jobservice_secret"],
+                     "HARBOR_JOBSERVICE_SECRET")
+    csrf = item("csrf_key", lambda: _token(32), v["csrf_key"], "HARBOR_CSRF_KEY")
+    http_secret = item("registry_http_secret", lambda: _token(32), v["registry_http_secret"],
+                       "HARBOR_REGISTRY_HTTP_SECRET")
+    robot_prefix = item("robot_prefix", lambda: _token(8))
+    db_password = (v["database.password"].encode() if v["database.password"] is not None
+                   else item("database_password", lambda: _token(32)))
+    registry_password = item("registry_password", lambda: _token(32))
+
+    def htpasswd() -> bytes:
+        import bcrypt
+
+        hashed = bcrypt.hashpw(registry_password, bcrypt.gensalt(rounds=_BCRYPT_ROUNDS))
+        return REGISTRY_USER.encode() + b":" + hashed + b"\n"
+
+    htpasswd_entry = item("registry_htpasswd", htpasswd)
+    if errors:
+        raise InvalidSettings(errors)
+
+    from . import pki
+
+    token_key = item("token/private_key.pem", pki.new_token_key)
+    token_cert = store.read("token/root.crt")
+    if token_cert is None or not pki.key_matches(token_cert, token_key, trusted=True):
+        token_cert = pki.token_cert(token_key)
+        store.replace("token/root.crt", token_cert)
+        created.append("token/root.crt")
+
+    keys = Keys(
+        secretkey=secretkey.decode(), core_secret=core_secret.decode(),
+        jobservice_secret=js_secret.decode(), csrf_key=csrf.decode(),
+        registry_password=registry_password.decode(), registry_htpasswd=htpasswd_entry.decode(),
+        robot_prefix=robot_prefix.decode(), registry_http_secret=http_secret.decode(),
+        database_password=db_password.decode(), token_key=token_key, token_cert=token_cert,
+        created=created)
+    days = v["https.cert_validity_days"]
+    if s.https:
+        if v["https.certificate"]:
+            keys.https_cert = s.input_files["https.certificate"]
+            keys.https_key = s.input_files["https.private_key"]
+        else:
+            _own_server_certificate(store, keys, server_names(s), days, item)
+    if s.on("internal_tls"):
+        _internal_certificates(store, s, keys, days, item)
+    return keys
+
+
+def _ca(item, name: str, common_name: str, days: int) -> tuple[bytes, bytes]:
+    """A CA kept as one item (key then certificate), so that racing wrappers agree on it."""
+    from . import pki
+
+    bundle = item(name, lambda: b"".join(pki.new_ca(common_name, days)))
+    cut = bundle.index(b"-----BEGIN CERTIFICATE-----")
+    return bundle[:cut], bundle[cut:]
+
+
+def _leaf(store: Store, keys: Keys, item, ca: tuple[bytes, bytes], stem: str,
+          names: list[str], days: int) -> tuple[bytes, bytes]:
+    """(certificate, key); the key is made once, the certificate re-issued when names change."""
+    from . import pki
+
+    key = item(f"{stem}.key", pki.new_ec_key)
+    cert = item(f"{stem}.crt", lambda: pki.issue(*ca, key, names[0], names, days))
+    wanted = {str(ipaddress.ip_address(n)) if _is_ip(n) else n for n in names}
+    if pki.sans_of(pki.load_certs(cert)[0]) != wanted or not pki.key_matches(cert, key, True):
+        cert = pki.issue(*ca, key, names[0], names, days)
+        store.replace(f"{stem}.crt", cert)
+        keys.created.append(f"{stem}.crt")
+    return cert, key
+
+
+def _own_server_certificate(store: Store, keys: Keys, names: list[str], days: int, item):
+    ca = _ca(item, "https/ca.pem", "Harbor CA (harbor-setupwrapper)", days)
+    cert, key = _leaf(store, keys, item, ca, "https/server", names, days)
+    keys.https_cert, keys.https_key, keys.https_ca = cert + ca[1], key, ca[1]
+
+
+def _internal_certificates(store: Store, s, keys: Keys, days: int, item):
+    internal_db = not s.on("external_database")
+    stems = internal_tls.stems(s.values["with_trivy"], internal_db)
+    if s.values["internal_tls.dir"]:
+        keys.internal_ca = s.input_files[f"internal_tls.dir/{internal_tls.CA}.crt"]
+        for stem in stems:
+            keys.internal[stem] = (s.input_files[f"internal_tls.dir/{stem}.crt"],
+                                   s.input_files[f"internal_tls.dir/{stem}.key"])
+        return
+    ca = _ca(item, "internal/ca.pem", "Harbor internal CA (harbor-setupwrapper)", days)
+    keys.internal_ca = ca[1]
+    for stem in stems:
+        name = internal_tls.CERTIFICATES[stem]
+        keys.internal[stem] = _leaf(store, keys, item, ca, f"internal/{stem}", [name], days)
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,283 @@
+"""Rules that span several settings, and checks of the files settings point at.
+
+Each message starts with the variable it is about and says what is accepted.
+Also fills settings.input_files with the content of every file a setting names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from urllib.parse import urlsplit
+
+from . import schema
+from .internal_tls import REQUIRED_FILES as INTERNAL_TLS_FILES
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)"
+                       r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOURS = re.compile(r"^(\d+)h$")
+_PLACEHOLDERS = {"/your/certificate/path", "/your/private/key/path"}
+
+
+def env(key: str) -> str:
+    return schema.BY_KEY[key].env_name
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def check(s) -> list[str]:
+    errors: list[str] = []
+    err = errors.append
+    v = s.values
+
+    for setting in schema.SETTINGS:
+        value = v[setting.key]
+        if isinstance(value, str) and ("\n" in value or "\r" in value or "\0" in value):
+            err(f"{setting.env_name}: contains a line break or NUL; accepted: a single line")
+
+    host = v["hostname"]
+    if not host:
+        err(f"{env('hostname')}: not set; accepted: the host name or IP address clients use, "
+            "e.g. harbor.example.com")
+    elif host in ("127.0.0.1", "reg.mydomain.com", "localhost"):
+        err(f"{env('hostname')}: {host!r} cannot be reached by other hosts and containers; "
+            "accepted: a real host name or IP address")
+    elif not (is_ip(host) or _HOSTNAME.match(host)):
+        err(f"{env('hostname')}: {host!r} is not a host name; accepted: a DNS name or IP address "
+            "without scheme, port or path")
+
+    if v["external_url"]:
+        parts = urlsplit(v["external_url"])
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            err(f"{env('external_url')}: {v['external_url']!r} is not accepted; accepted: "
+                "http(s)://host[:port] with no path")
+
+    if s.https and v["http.port"] == v["https.port"]:
+        err(f"{env('https.port')}: equals HARBOR_HTTP_PORT ({v['http.port']}); accepted: "
+            "two different ports")
+    if s.https and not (v["ip_family.ipv4.enabled"] or v["ip_family.ipv6.enabled"]):
+        err(f"{env('ip_family.ipv4.enabled')}: IPv4 and IPv6 are both off, nginx would not "
+            "listen; accepted: at least one of them true")
+
+    _check_length(err, v, "secret_key", 16)
+    _check_length(err, v, "csrf_key", 32)
+    for key in ("core_secret", "jobservice_secret", "registry_http_secret"):
+        if v[key] is not None and not re.fullmatch(r"[!-~]{8,}", v[key]):
+            err(f"{env(key)}: accepted: 8 or more printable characters without spaces")
+
+    _check_files(s, err)
+    _check_https(s, err)
+    _check_blocks(s, err)
+    return errors
+
+
+def _check_length(err, v, key, length):
+    value = v[key]
+    if value is not None and len(value.encode()) != length:
+        err(f"{env(key)}: has {len(value.encode())} bytes; accepted: exactly {length} characters "
+            "(ASCII)")
+
+
+def _read(s, err, key) -> bytes | None:
+    path = s.values[key]
+    if not path:
+        return None
+    if path in _PLACEHOLDERS:
+        err(f"{env(key)}: {path!r} is harbor.yml's placeholder; accepted: the path of a real file")
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        err(f"{env(key)}: cannot read {path!r} ({exc.strerror}); accepted: the path of a "
+            "readable file inside the wrapper container")
+        return None
+    s.input_files[key] = data
+    return data
+
+
+def _check_certificates(err, key, data: bytes | None):
+    from . import pki
+
+    if data is None:
+        return
+    try:
+        if not pki.load_certs(data):
+            raise ValueError
+    except ValueError:
+        err(f"{env(key)}: is not a PEM certificate; accepted: one or more "
+            "'-----BEGIN CERTIFICATE-----' blocks")
+
+
+def _check_files(s, err):
+    for key in ("storage_service.ca_bundle", "external_redis.tlsOptions.rootCA", "uaa.ca_file"):
+        _check_certificates(err, key, _read(s, err, key))
+    if s.storage_provider == "gcs":
+        data = _read(s, err, "storage_service.gcs.keyfile")
+        if data is not None:
+            try:
+                json.loads(data)
+            except ValueError:
+                err(f"{env('storage_service.gcs.keyfile')}: is not JSON; accepted: a GCS "
+                    "service account key file")
+    if s.on("internal_tls") and s.values["internal_tls.dir"]:
+        _check_internal_tls_dir(s, err)
+
+
+def _check_https(s, err):
+    from . import pki
+
+    cert_key, key_key = "https.certificate", "https.private_key"
+    given = [k for k in (cert_key, key_key) if s.values[k]]
+    if len(given) == 1:
+        missing = key_key if given == [cert_key] else cert_key
+        err(f"{env(missing)}: not set while {env(given[0])} is; accepted: both or neither "
+            "(neither: the wrapper makes its own certificate)")
+        return
+    if not given or not s.https:
+        return
+    cert, key = _read(s, err, cert_key), _read(s, err, key_key)
+    if cert is None or key is None:
+        return
+    try:
+        pki.load_certs(cert)
+    except ValueError:
+        err(f"{env(cert_key)}: is not a PEM certificate; accepted: a PEM certificate chain, "
+            "server certificate first")
+        return
+    try:
+        pki.load_key(key)
+    except (ValueError, TypeError):
+        err(f"{env(key_key)}: is not an unencrypted PEM private key; accepted: a PEM key "
+            "without passphrase")
+        return
+    if not pki.key_matches(cert, key):
+        err(f"{env(key_key)}: does not match the certificate in {env(cert_key)}; accepted: the "
+            "private key of that certificate")
+
+
+def _check_internal_tls_dir(s, err):
+    from . import pki
+
+    folder = s.values["internal_tls.dir"]
+    needed = INTERNAL_TLS_FILES(with_trivy=s.values["with_trivy"],
+                                internal_db=not s.on("external_database"))
+    for name in needed:
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            err(f"{env('internal_tls.dir')}: cannot read {name} in {folder!r} ({exc.strerror}); "
+                "accepted: a folder made by `prepare gencert`, or unset to let the wrapper make it")
+            continue
+        s.input_files[f"internal_tls.dir/{name}"] = data
+        try:
+            if name.endswith(".crt"):
+                certs = pki.load_certs(data)
+                if name != "harbor_internal_ca.crt" and not pki.sans_of(certs[0]):
+                    err(f"{env('internal_tls.dir')}: {name} has no subjectAltName; accepted: "
+                        "certificates with the component's name as SAN")
+            else:
+                pki.load_key(data)
+        except (ValueError, TypeError):
+            err(f"{env('internal_tls.dir')}: {name} is not valid PEM")
+
+
+def _check_blocks(s, err):
+    v = s.values
+    if s.on("log.external_endpoint"):
+        for key in ("log.external_endpoint.host", "log.external_endpoint.port"):
+            if not v[key]:
+                err(f"{env(key)}: not set; accepted: required once any "
+                    "HARBOR_LOG_EXTERNAL_ENDPOINT_* is set")
+    if s.on("external_database") and not v["external_database.harbor.host"]:
+        err(f"{env('external_database.harbor.host')}: not set; accepted: the host of the external "
+            "PostgreSQL, required once any HARBOR_EXTERNAL_DATABASE_* is set")
+
+    if "external_redis" in s.blocks:
+        internal = [st.env_name for st in schema.SETTINGS
+                    if st.key.startswith("redis.") and s.sources[st.key] != "default"]
+        if internal:
+            err(f"{internal[0]}: an internal Redis setting is set together with "
+                "HARBOR_EXTERNAL_REDIS_*; accepted: HARBOR_EXTERNAL_REDIS_*_DB_INDEX for an "
+                "external Redis")
+        if v["external_redis.username"] and not v["external_redis.password"]:
+            err(f"{env('external_redis.password')}: not set while HARBOR_EXTERNAL_REDIS_USERNAME "
+                "is; accepted: a password for that user")
+        hosts = v["external_redis.host"].split(",")
+        if not all(re.fullmatch(r"[^:/\s]+:\d{1,5}", h.strip()) for h in hosts):
+            err(f"{env('external_redis.host')}: {v['external_redis.host']!r} is not accepted; "
+                "accepted: host:port, or host:port,host:port for sentinels")
+
+    providers = [p for p in schema.STORAGE_PROVIDERS if f"storage_service.{p}" in s.blocks]
+    if len(providers) > 1:
+        err(f"HARBOR_STORAGE_SERVICE_{providers[1].upper()}_*: set together with "
+            f"HARBOR_STORAGE_SERVICE_{providers[0].upper()}_*; accepted: one storage provider")
+    required = {"s3": ("bucket", "region"), "gcs": ("bucket",),
+                "azure": ("accountname", "accountkey", "container"),
+                "swift": ("authurl", "username", "password", "container"),
+                "oss": ("accesskeyid", "accesskeysecret", "region", "bucket")}
+    for provider in providers[:1]:
+        for name in required.get(provider, ()):
+            key = f"storage_service.{provider}.{name}"
+            if v[key] in (None, ""):
+                err(f"{env(key)}: not set; accepted: required for the {provider} storage provider")
+
+    if v["upload_purging.enabled"]:
+        for key in ("upload_purging.age", "upload_purging.interval"):
+            match = _HOURS.match(str(v[key]))
+            if not match or int(match.group(1)) < 2:
+                err(f"{env(key)}: {v[key]!r} is not accepted; accepted: <n>h with n >= 2, "
+                    "e.g. 168h")
+    if v["cache.enabled"] and v["cache.expire_hours"] <= 0:
+        err(f"{env('cache.expire_hours')}: accepted: a whole number of hours above 0")
+    if v["jobservice.max_job_workers"] < 1:
+        err(f"{env('jobservice.max_job_workers')}: accepted: a whole number of at least 1")
+    if v["jobservice.logger_sweeper_duration"] < 0:
+        err(f"{env('jobservice.logger_sweeper_duration')}: accepted: a number of days, 0 or more")
+    if v["jobservice.max_job_duration_hours"] < 24:
+        s.warnings.append(f"{env('jobservice.max_job_duration_hours')}: "
+                          f"{v['jobservice.max_job_duration_hours']} is raised to 24, as Harbor does")
+    if not v["jobservice.job_loggers"]:
+        err(f"{env('jobservice.job_loggers')}: empty; accepted: a comma-separated list of "
+            "STD_OUTPUT, FILE, DB")
+    if s.on("metric") and not str(v["metric.path"]).startswith("/"):
+        err(f"{env('metric.path')}: accepted: a path starting with /")
+    for key in ("proxy.http_proxy", "proxy.https_proxy"):
+        if v[key] and urlsplit(v[key]).scheme not in ("http", "https", "socks5"):
+            err(f"{env(key)}: accepted: a proxy URL such as http://proxy.example.com:3128")
+    if s.on("trace"):
+        _check_trace(s, err)
+    if not isinstance(v["trace.attributes"], dict) or not all(
+            isinstance(x, str) for pair in v["trace.attributes"].items() for x in pair):
+        err(f"{env('trace.attributes')}: accepted: a JSON object of strings, e.g. "
+            '{"application": "harbor"}')
+
+
+def _explicit(s, prefix: str) -> bool:
+    return any(s.sources[k] != "default" for k in s.values if k.startswith(prefix))
+
+
+def _check_trace(s, err):
+    v = s.values
+    jaeger, otel = _explicit(s, "trace.jaeger."), _explicit(s, "trace.otel.")
+    if jaeger == otel:
+        err("HARBOR_TRACE_JAEGER_* / HARBOR_TRACE_OTEL_*: "
+            + ("both are set" if jaeger else "neither is set")
+            + "; accepted: exactly one trace exporter when tracing is on")
+    if jaeger and bool(v["trace.jaeger.endpoint"]) == bool(v["trace.jaeger.agent_host"]):
+        err(f"{env('trace.jaeger.endpoint')}: accepted: exactly one of "
+            "HARBOR_TRACE_JAEGER_ENDPOINT and HARBOR_TRACE_JAEGER_AGENT_HOST")
+    if otel:
+        for key in ("trace.otel.endpoint", "trace.otel.url_path"):
+            if not v[key]:
+                err(f"{env(key)}: not set; accepted: required for the OTLP exporter")
