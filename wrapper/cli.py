@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("check", help="validate the settings only; write nothing")
     show = commands.add_parser("show", help="effective settings, secrets masked, and their source")
     show.add_argument("--all", action="store_true", help="include settings of blocks that are off")
-    commands.add_parser("variables", help="the variable reference, as a Markdown table")
+    variables = commands.add_parser("variables", help="the variable reference")
+    variables.add_argument("--format", choices=("markdown", "env"), default="markdown",
+                           help="a Markdown table (README) or an .env example (compose)")
     return parser
 
 
@@ -46,9 +48,9 @@ def _invalid(err) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "variables":
-        from .docs import variables_table
+        from .docs import env_example, variables_table
 
-        print(variables_table(), end="")
+        print(variables_table() if args.format == "markdown" else env_example(), end="")
         return 0
 
     from .settings import InvalidSettings

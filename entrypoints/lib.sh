@@ -1,0 +1,53 @@
+# Shared by every shim: wait for the wrapper's marker, load an env file without evaluating it.
+# POSIX sh; runs as the image's own user (uid 10000 or 999), so it writes nothing outside /tmp.
+
+HARBOR_SETUP_DIR=${HARBOR_SETUP_DIR:-/harbor-setup}
+HARBOR_SETUP_WAIT_SECONDS=${HARBOR_SETUP_WAIT_SECONDS:-600}
+HARBOR_SHIM=${HARBOR_SHIM:-shim}
+
+harbor_say() {
+    echo "harbor-setupwrapper shim ($HARBOR_SHIM): $*" >&2
+}
+
+harbor_die() {
+    harbor_say "$*"
+    exit 1
+}
+
+# Wait until the wrapper has published a complete configuration.
+harbor_wait() {
+    marker=$HARBOR_SETUP_DIR/ready
+    waited=0
+    while [ ! -f "$marker" ]; do
+        if [ "$waited" -ge "$HARBOR_SETUP_WAIT_SECONDS" ]; then
+            harbor_die "gave up after ${waited}s: $marker does not exist. The harbor-setupwrapper" \
+                "container writes it; check that it ran (docker compose logs setupwrapper) and" \
+                "that this container mounts its volume at $HARBOR_SETUP_DIR."
+        fi
+        if [ $((waited % 10)) -eq 0 ]; then
+            harbor_say "waiting for harbor-setupwrapper to write $marker (${waited}s)"
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+}
+
+# Export every KEY=value line of a file. Values are taken literally: spaces, quotes, #, $
+# and backslashes arrive intact, nothing is evaluated.
+harbor_load_env() {
+    file=$1
+    [ -r "$file" ] || harbor_die "cannot read $file (uid $(id -u)); is the wrapper's volume mounted?"
+    count=0
+    while IFS= read -r line || [ -n "$line" ]; do
+        case $line in
+            '' | '#'*) continue ;;
+        esac
+        name=${line%%=*}
+        case $name in
+            '' | [0-9]* | *[!A-Za-z0-9_]*) harbor_die "$file: a line does not start with NAME=" ;;
+        esac
+        export "$name=${line#*=}"
+        count=$((count + 1))
+    done < "$file"
+    harbor_say "loaded $count variables from $file"
+}
