@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""CONTRACT DOUBLE for harbor_jobservice (test-only; not Harbor).
+
+Installed as /harbor/harbor_jobservice in the harbor-standin/harbor-jobservice image,
+started as `harbor_jobservice -c /etc/jobservice/config.yml`. It checks the config
+file and environment the real jobservice needs, connects to the worker-pool redis,
+and serves GET /api/v1/stats (the image HEALTHCHECK). Exit 2: contract broken;
+exit 3: redis never answered. Every log line starts with "[jobservice-double]".
+
+Double-only knob: JOBSERVICE_DOUBLE_WAIT_SECONDS (default 60).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+
+from double_common import (  # noqa: E402
+    EXIT_CONTRACT,
+    Problems,
+    QuietHandler,
+    RedisURLError,
+    log,
+    make_server,
+    parse_redis_url,
+    redacted_redis,
+    redis_client,
+    wait_for,
+)
+
+TAG = "jobservice-double"
+LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "FATAL"}
+JOB_LOGGERS = {"STD_OUTPUT", "FILE", "DB"}
+SERVICE_LOGGERS = {"STD_OUTPUT", "FILE"}
+
+
+def positive_int(p: Problems, where: str, value, allow_zero=False) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        p.add(f"{where} must be a {'non-negative' if allow_zero else 'positive'} integer, got {value!r}")
+        return None
+    return value
+
+
+def load_config(path: str, env=os.environ) -> dict:
+    import yaml
+
+    p = Problems(TAG)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        p.add(f"config {path} is not readable by uid {os.getuid()}: {exc.strerror}")
+        p.exit_if_any()
+    except yaml.YAMLError as exc:
+        p.add(f"config {path} is not valid YAML: {exc}")
+        p.exit_if_any()
+    if not isinstance(doc, dict):
+        p.add(f"config {path} is not a YAML mapping")
+        p.exit_if_any()
+
+    cfg: dict = {}
+    protocol = env.get("JOB_SERVICE_PROTOCOL") or doc.get("protocol")
+    if protocol not in ("http", "https"):
+        p.add(f"protocol must be 'http' or 'https', got {protocol!r}")
+    port = doc.get("port")
+    if env.get("JOB_SERVICE_PORT"):
+        port = int(env["JOB_SERVICE_PORT"]) if env["JOB_SERVICE_PORT"].isdigit() else env["JOB_SERVICE_PORT"]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        p.add(f"port must be a TCP port number, got {port!r}")
+    cfg["port"] = port
+    cfg["tls"] = None
+    if protocol == "https":
+        https = doc.get("https_config") or {}
+        cert = env.get("JOB_SERVICE_HTTPS_CERT") or https.get("cert")
+        key = env.get("JOB_SERVICE_HTTPS_KEY") or https.get("key")
+        for n, f in (("https_config.cert", cert), ("https_config.key", key)):
+            if not f:
+                p.add(f"protocol is https but {n} is missing")
+            elif not os.access(f, os.R_OK):
+                p.add(f"{n} {f} is not readable by uid {os.getuid()}")
+        cfg["tls"] = (cert, key)
+
+    pool = doc.get("worker_pool")
+    if not isinstance(pool, dict):
+        p.add("worker_pool is missing or not a mapping")
+        pool = {}
+    cfg["workers"] = positive_int(p, "worker_pool.workers", pool.get("workers"))
+    if pool.get("backend") != "redis":
+        p.add(f"worker_pool.backend must be 'redis', got {pool.get('backend')!r}")
+    rp = pool.get("redis_pool")
+    if not isinstance(rp, dict):
+        p.add("worker_pool.redis_pool is missing or not a mapping")
+        rp = {}
+    url = env.get("JOB_SERVICE_POOL_REDIS_URL") or rp.get("redis_url")
+    cfg["redis"] = None
+    if not url or not isinstance(url, str):
+        p.add("worker_pool.redis_pool.redis_url is missing")
+    else:
+        try:
+            cfg["redis"] = parse_redis_url(url)
+        except RedisURLError as exc:
+            p.add(f"worker_pool.redis_pool.redis_url is not a valid Harbor redis URL: {exc}")
+    cfg["namespace"] = env.get("JOB_SERVICE_POOL_REDIS_NAMESPACE") or rp.get("namespace")
+    if not cfg["namespace"]:
+        p.add("worker_pool.redis_pool.namespace is missing")
+
+    job_loggers = doc.get("job_loggers")
+    if not isinstance(job_loggers, list) or not job_loggers:
+        p.add("job_loggers must be a non-empty list")
+        job_loggers = []
+    for i, lg in enumerate(job_loggers):
+        where = f"job_loggers[{i}]"
+        if not isinstance(lg, dict):
+            p.add(f"{where} is not a mapping")
+            continue
+        name = lg.get("name")
+        if name not in JOB_LOGGERS:
+            p.add(f"{where}.name must be one of {sorted(JOB_LOGGERS)}, got {name!r}")
+        if lg.get("level") not in LEVELS:
+            p.add(f"{where}.level must be one of {sorted(LEVELS)}, got {lg.get('level')!r}")
+        if name == "FILE":
+            base = (lg.get("settings") or {}).get("base_dir")
+            if not base:
+                p.add(f"{where} (FILE) has no settings.base_dir")
+            elif not os.path.isdir(base) or not os.access(base, os.W_OK | os.X_OK):
+                p.add(f"{where} (FILE) base_dir {base} is not a directory writable by uid {os.getuid()}")
+        if "sweeper" in lg:
+            sw = lg.get("sweeper") or {}
+            positive_int(p, f"{where}.sweeper.duration", sw.get("duration"), allow_zero=True)
+    loggers = doc.get("loggers")
+    if not isinstance(loggers, list) or not loggers:
+        p.add("loggers must be a non-empty list")
+        loggers = []
+    for i, lg in enumerate(loggers):
+        if not isinstance(lg, dict) or lg.get("name") not in SERVICE_LOGGERS:
+            p.add(f"loggers[{i}].name must be one of {sorted(SERVICE_LOGGERS)}")
+        elif lg.get("level") not in LEVELS:
+            p.add(f"loggers[{i}].level must be one of {sorted(LEVELS)}, got {lg.get('level')!r}")
+    reaper = doc.get("reaper")
+    if reaper is not None:
+        if not isinstance(reaper, dict):
+            p.add("reaper is not a mapping")
+        elif "max_update_hours" in reaper:
+            positive_int(p, "reaper.max_update_hours", reaper["max_update_hours"])
+
+    for name in ("CORE_SECRET", "JOBSERVICE_SECRET", "REGISTRY_CREDENTIAL_USERNAME",
+                 "REGISTRY_CREDENTIAL_PASSWORD"):
+        p.require_env(name, env)
+    lvl = env.get("LOG_LEVEL", "")
+    if lvl and lvl.lower() not in ("debug", "info", "warning", "error", "fatal"):
+        p.add(f"env LOG_LEVEL={lvl!r} is not a Harbor log level")
+    p.exit_if_any()
+    return cfg
+
+
+class JobHandler(QuietHandler):
+    TAG = TAG
+    cfg: dict = {}
+    started = ""
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        if path != "/api/v1/stats":
+            return self.send_body(404, json.dumps({"code": 404, "message": f"{path} is not implemented by the jobservice double"}),
+                                  "application/json")
+        try:
+            client = redis_client(self.cfg["redis"], timeout=3)
+            try:
+                client.ping()
+                client.set(f"{self.cfg['namespace']}:double:heartbeat", str(int(time.time())), ex=600)
+            finally:
+                client.close()
+            status = "Healthy"
+            code = 200
+        except Exception as exc:  # noqa: BLE001
+            log(TAG, f"stats: redis unhealthy: {type(exc).__name__}: {exc}")
+            status, code = "Unhealthy", 500
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        body = {"worker_pools": [{
+            "worker_pool_id": "jobservice-double",
+            "started_at": self.started,
+            "heartbeat_at": now,
+            "job_names": [],
+            "concurrency": self.cfg["workers"],
+            "status": status,
+        }]}
+        self.send_body(code, json.dumps(body), "application/json")
+
+    do_HEAD = do_GET
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="harbor_jobservice (double)")
+    ap.add_argument("-c", dest="config", default="", help="config file path")
+    args = ap.parse_args(argv)
+    log(TAG, "TEST DOUBLE of harbor_jobservice v2.15.2 (not Harbor) starting")
+    if not args.config:
+        log(TAG, "FATAL: no config file given with -c")
+        return EXIT_CONTRACT
+    cfg = load_config(args.config)
+    log(TAG, f"config OK: {args.config}, port {cfg['port']}{' (TLS)' if cfg['tls'] else ''}, "
+             f"{cfg['workers']} workers, redis {redacted_redis(cfg['redis'])} "
+             f"namespace {cfg['namespace']}")
+    deadline = time.monotonic() + float(os.environ.get("JOBSERVICE_DOUBLE_WAIT_SECONDS", "60"))
+
+    def ping():
+        c = redis_client(cfg["redis"])
+        try:
+            if c.ping() is not True:
+                raise RuntimeError("PING did not answer PONG")
+        finally:
+            c.close()
+
+    wait_for(TAG, "redis worker pool", ping, deadline)
+    JobHandler.cfg = cfg
+    JobHandler.started = dt.datetime.now(dt.timezone.utc).isoformat()
+    cert, key = cfg["tls"] or (None, None)
+    server = make_server(TAG, cfg["port"], JobHandler, cert, key)
+    log(TAG, f"listening on :{cfg['port']} ({'https' if cert else 'http'})")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log(TAG, f"FATAL: unexpected {type(exc).__name__}: {exc}")
+        sys.exit(EXIT_CONTRACT)

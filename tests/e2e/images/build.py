@@ -1,0 +1,128 @@
+"""Build the offline base image and the Harbor TEST STAND-IN images.
+
+    python3 tests/e2e/images/build.py [--force-base] [--no-cache] [NAME ...]
+
+or, from Python (e.g. a pytest fixture):
+
+    from tests.e2e.images.build import build_standins
+    images = build_standins()          # {"harbor-core": "harbor-standin/harbor-core:v2.15.2", ...}
+
+Nothing is pulled: the base is made with debootstrap (tests/e2e/images/base/build.sh,
+skipped when the image exists) and every stand-in starts FROM it. Stand-ins are
+built with the classic builder (DOCKER_BUILDKIT=0), build context tests/, so
+unchanged layers come from the build cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+IMAGES_DIR = Path(__file__).resolve().parent
+TESTS_DIR = IMAGES_DIR.parents[1]  # build context: tests/
+BASE_IMAGE = "harbor-e2e-base:bookworm"
+VERSION = "v2.15.2"
+NAMESPACE = "harbor-standin"
+
+# Stand-in name -> the upstream image it stands in for (goharbor/<name>).
+STANDINS = (
+    "harbor-log",
+    "harbor-db",
+    "valkey-photon",
+    "registry-photon",
+    "harbor-registryctl",
+    "harbor-core",
+    "harbor-jobservice",
+    "harbor-portal",
+    "nginx-photon",
+)
+
+
+def image_name(name: str) -> str:
+    return f"{NAMESPACE}/{name}:{VERSION}"
+
+
+def say(msg: str) -> None:
+    print(f"[build-standins] {msg}", flush=True)
+
+
+def image_exists(image: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", image], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+def _run_logged(cmd: list[str], what: str, env: dict | None = None) -> None:
+    with tempfile.TemporaryFile(mode="w+") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        if proc.returncode != 0:
+            out.seek(0)
+            tail = out.read()[-6000:]
+            raise RuntimeError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+
+
+def build_base(force: bool = False) -> float:
+    """Run base/build.sh (it skips itself when the image exists). Returns seconds."""
+    if not force and image_exists(BASE_IMAGE):
+        say(f"{BASE_IMAGE}: present, not rebuilt")
+        return 0.0
+    start = time.monotonic()
+    env = dict(os.environ, FORCE="1" if force else os.environ.get("FORCE", "0"))
+    proc = subprocess.run(["sh", str(IMAGES_DIR / "base" / "build.sh")], env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"base image build failed (exit {proc.returncode})")
+    took = time.monotonic() - start
+    say(f"{BASE_IMAGE}: built in {took:.1f}s")
+    return took
+
+
+def build_one(name: str, no_cache: bool = False) -> float:
+    dockerfile = IMAGES_DIR / name / "Dockerfile"
+    if not dockerfile.is_file():
+        raise FileNotFoundError(dockerfile)
+    cmd = ["docker", "build", "-q", "-f", str(dockerfile), "-t", image_name(name)]
+    if no_cache:
+        cmd.append("--no-cache")
+    cmd.append(str(TESTS_DIR))
+    env = dict(os.environ, DOCKER_BUILDKIT="0")
+    start = time.monotonic()
+    _run_logged(cmd, f"docker build of {image_name(name)}", env)
+    return time.monotonic() - start
+
+
+def build_standins(names=None, force_base: bool = False, no_cache: bool = False) -> dict[str, str]:
+    """Build the base (if needed) and the stand-ins; return {name: image}."""
+    names = list(names or STANDINS)
+    unknown = sorted(set(names) - set(STANDINS))
+    if unknown:
+        raise ValueError(f"unknown stand-in(s): {unknown}; known: {list(STANDINS)}")
+    total = time.monotonic()
+    timings = {BASE_IMAGE: build_base(force_base)}
+    for name in names:
+        took = build_one(name, no_cache)
+        timings[image_name(name)] = took
+        say(f"{image_name(name)}: {took:.1f}s")
+    say(f"all done in {time.monotonic() - total:.1f}s")
+    return {name: image_name(name) for name in names}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help=f"stand-ins to build (default: all of {', '.join(STANDINS)})")
+    ap.add_argument("--force-base", action="store_true", help="rebuild the debootstrap base image")
+    ap.add_argument("--no-cache", action="store_true", help="build the stand-ins without layer cache")
+    args = ap.parse_args(argv)
+    try:
+        build_standins(args.names, args.force_base, args.no_cache)
+    except (RuntimeError, ValueError, FileNotFoundError) as exc:
+        say(f"ERROR: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
