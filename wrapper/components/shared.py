@@ -21,10 +21,13 @@ def files(s, keys, paths):
     out = [File(TRUST + name, data, 0o644) for name, data in trusted.items()]
     bundle = b"".join(data if data.endswith(b"\n") else data + b"\n" for data in trusted.values())
     out.append(File(TRUST_BUNDLE, bundle, 0o644))
-    for stem, (cert, key) in keys.internal.items():
+    stems = internal_tls.stems(s["with_trivy"], not s.on("external_database")) if s.on(
+        "internal_tls") else []
+    for stem in stems:
+        cert, key = keys.internal[stem]
         uid = ctx.DB_UID if stem == "harbor_db" else ctx.HARBOR_UID
         out.append(File(f"secret/tls/{stem}.crt", cert, 0o644, uid, uid))
         out.append(File(f"secret/tls/{stem}.key", key, 0o600, uid, uid))
-    if keys.internal:
+    if stems:
         out.append(File(f"secret/tls/{internal_tls.CA}.crt", keys.internal_ca, 0o644))
     return out
