@@ -97,6 +97,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None) 
     with tree.locked(out):
         os.chmod(out, 0o755)
         os.makedirs(store.root, mode=0o700, exist_ok=True)
+        os.chmod(store.root, 0o700)
         hmac_key, _ = store.get_or_create("fingerprint.key", lambda: os.urandom(32))
         keys = keymaker.ensure(store, s, recover_secretkey=_secretkey_in_current(out))
         steps.done("keys", f"{len(keys.created)} made now" if keys.created else "all kept")

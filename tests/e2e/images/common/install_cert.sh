@@ -25,10 +25,12 @@ if [ ! -f "$ORIGINAL" ]; then
     cp /etc/ssl/certs/ca-certificates.crt "$ORIGINAL"
 fi
 cp "$ORIGINAL" "$BUNDLE"
+added=0
 
 if [ -d /etc/harbor/ssl ]; then
     for ca in $(find /etc/harbor/ssl -maxdepth 2 -name ca.crt); do
         cat "$ca" >> "$BUNDLE"
+        added=$((added + 1))
         echo "$TAG appended internal TLS CA $ca"
     done
 fi
@@ -44,6 +46,7 @@ if [ -d "$CUST_DIR" ]; then
                 else
                     # cat fails on a dangling symlink; set -e turns that into exit 1.
                     cat "$f" >> "$BUNDLE"
+                    added=$((added + 1))
                     echo "$TAG appended $f"
                 fi
                 ;;
@@ -51,3 +54,4 @@ if [ -d "$CUST_DIR" ]; then
         esac
     done
 fi
+echo "$TAG CA bundle $BUNDLE rebuilt, $added extra CA file(s)"
