@@ -25,7 +25,9 @@ GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
 def log(tag: str, msg: str) -> None:
-    print(f"[{tag}] {msg}", flush=True)
+    """Print msg with the double's tag on every line."""
+    for line in str(msg).splitlines() or [""]:
+        print(f"[{tag}] {line}", flush=True)
 
 
 class Problems:
@@ -183,6 +185,10 @@ def redis_client(info: dict, timeout: float = 5.0):
     return redis.Redis(host=host, port=port, db=info["db"], **common)
 
 
+def one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def wait_for(tag: str, what: str, attempt, deadline: float, interval: float = 2.0):
     """Call attempt() until it returns without raising or the deadline passes."""
     last = None
@@ -196,9 +202,9 @@ def wait_for(tag: str, what: str, attempt, deadline: float, interval: float = 2.
         except Exception as exc:  # noqa: BLE001 - report any failure
             last = exc
             if tries == 1 or tries % 5 == 0:
-                log(tag, f"{what}: not ready yet ({type(exc).__name__}: {exc}); retrying")
+                log(tag, f"{what}: not ready yet ({one_line(exc)}); retrying")
         if time.monotonic() >= deadline:
-            fatal(tag, f"{what}: gave up after {tries} attempt(s): {type(last).__name__}: {last}",
+            fatal(tag, f"{what}: gave up after {tries} attempt(s): {one_line(last)}",
                   EXIT_DEPENDENCY)
         time.sleep(interval)
 

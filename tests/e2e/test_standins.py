@@ -1,0 +1,455 @@
+"""The Harbor TEST STAND-IN images keep the contract of the real v2.15.2 images.
+
+Builds harbor-e2e-base:bookworm (debootstrap, once) and the harbor-standin/* images,
+then checks what our shims and compose file rely on: image user/entrypoint/cmd/
+healthcheck/volumes, the runtime uid, install_cert behaviour, and that the contract
+doubles refuse broken configuration loudly. One test runs db + valkey + registry +
+core together and drives a token + /v2/ round trip through the core double.
+
+Run:  pytest -m compose_e2e tests/e2e/test_standins.py
+Needs a Docker engine (.ci/start-engine.sh). Without one the tests are skipped,
+unless HARBOR_E2E_REQUIRE_DOCKER=1, which turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import string
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.compose_e2e
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("standin_build", HERE / "images" / "build.py")
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
+
+LABEL = "org.opencontainers.image.description"
+ALNUM = string.ascii_letters + string.digits
+
+# What the real goharbor/*:v2.15.2 images declare (facts §5), and the runtime uid.
+CONTRACT = {
+    "harbor-core": dict(
+        user="harbor", uid=10000, entrypoint=["/harbor/entrypoint.sh"], cmd=None,
+        workdir="/harbor/", health="http://localhost:8080/api/v2.0/ping", volumes=[]),
+    "harbor-jobservice": dict(
+        user="harbor", uid=10000, entrypoint=["/harbor/entrypoint.sh"], cmd=None,
+        workdir="/harbor/", health="http://localhost:8080/api/v1/stats",
+        volumes=["/var/log/jobs/"]),
+    "harbor-registryctl": dict(
+        user="harbor", uid=10000, entrypoint=["/home/harbor/start.sh"], cmd=None,
+        workdir="", health="http://localhost:8080/api/health", volumes=["/var/lib/registry"]),
+    "registry-photon": dict(
+        user="harbor", uid=10000, entrypoint=["/home/harbor/entrypoint.sh"], cmd=None,
+        workdir="", health="http://localhost:5000", volumes=["/storage"]),
+    "nginx-photon": dict(
+        user="nginx", uid=10000, entrypoint=None, cmd=["nginx", "-g", "daemon off;"],
+        workdir="", health="http://localhost:8080", stopsignal="SIGQUIT",
+        volumes=["/run", "/var/cache/nginx", "/var/log/nginx"]),
+    "harbor-portal": dict(
+        user="nginx", uid=10000, entrypoint=None, cmd=["nginx", "-g", "daemon off;"],
+        workdir="", health="http://localhost:8080", stopsignal="SIGQUIT",
+        volumes=["/run", "/var/cache/nginx", "/var/log/nginx"]),
+    "harbor-db": dict(
+        user="postgres", uid=999, entrypoint=["/docker-entrypoint.sh", "15", "18"], cmd=None,
+        workdir="", health="/docker-healthcheck.sh", volumes=["/var/lib/postgresql/data"],
+        env={"PGDATA": "/var/lib/postgresql/data"}),
+    "valkey-photon": dict(
+        user="valkey", uid=999, entrypoint=None, cmd=["valkey-server", "/etc/redis.conf"],
+        workdir="/var/lib/redis", health="docker-healthcheck", volumes=["/var/lib/redis"]),
+    "harbor-log": dict(
+        user="", uid=0, entrypoint=None, cmd=["/bin/sh", "-c", "/usr/local/bin/start.sh"],
+        workdir="", health="netstat -ltun|grep 10514",
+        volumes=["/etc/logrotate.d/", "/run/", "/var/log/docker/"]),
+}
+
+
+def docker(*args, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def images():
+    if shutil.which("docker") is None or subprocess.run(
+            ["docker", "info"], capture_output=True).returncode != 0:
+        msg = "no Docker engine (run .ci/start-engine.sh)"
+        if os.environ.get("HARBOR_E2E_REQUIRE_DOCKER") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return build.build_standins()
+
+
+def inspect(image: str) -> dict:
+    return json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+
+
+# ------------------------------------------------------------------ contract
+
+
+@pytest.mark.parametrize("name", build.STANDINS)
+def test_image_declares_upstream_contract(images, name):
+    want = CONTRACT[name]
+    cfg = inspect(images[name])
+    assert cfg["User"] == want["user"]
+    assert cfg["Entrypoint"] == want["entrypoint"]
+    assert cfg["Cmd"] == want["cmd"]
+    assert cfg["WorkingDir"] == want["workdir"]
+    assert want["health"] in " ".join(cfg["Healthcheck"]["Test"])
+    assert sorted(cfg.get("Volumes") or {}) == sorted(want["volumes"])
+    assert cfg.get("StopSignal") == want.get("stopsignal")
+    assert cfg["Labels"][LABEL] == f"TEST STAND-IN for goharbor/{name} – not Harbor"
+    env = dict(e.split("=", 1) for e in cfg.get("Env") or [])
+    for k, v in want.get("env", {}).items():
+        assert env.get(k) == v
+
+
+@pytest.mark.parametrize("name", build.STANDINS)
+def test_image_runs_as_upstream_uid(images, name):
+    out = docker("run", "--rm", "--entrypoint", "id", images[name], "-u").stdout.strip()
+    assert out == str(CONTRACT[name]["uid"])
+
+
+def test_registry_binary_is_the_real_distribution(images):
+    out = docker("run", "--rm", "--entrypoint", "/usr/bin/registry_DO_NOT_USE_GC",
+                 images["registry-photon"], "--version").stdout
+    assert "2.8" in out
+
+
+def test_valkey_names_point_at_redis(images):
+    out = docker("run", "--rm", "--entrypoint", "sh", images["valkey-photon"], "-c",
+                 "valkey-server --version && valkey-cli --version && id -un").stdout
+    assert "Redis server" in out and "redis-cli" in out and out.strip().endswith("valkey")
+
+
+# ---------------------------------------------------------------- install_cert
+
+
+def _cert_dir(tmp_path: Path, name: str) -> Path:
+    d = tmp_path / name
+    d.mkdir(mode=0o755)
+    d.chmod(0o755)
+    return d
+
+
+def run_install_cert(image: str, script: str, cust: Path | None) -> subprocess.CompletedProcess:
+    args = ["run", "--rm", "--entrypoint", script]
+    if cust is not None:
+        args += ["-v", f"{cust}:/harbor_cust_cert:ro"]
+    return docker(*args, image, check=False)
+
+
+@pytest.mark.parametrize("name,script", [
+    ("harbor-core", "/harbor/install_cert.sh"),
+    ("harbor-jobservice", "/harbor/install_cert.sh"),
+    ("harbor-registryctl", "/home/harbor/install_cert.sh"),
+    ("registry-photon", "/home/harbor/install_cert.sh"),
+])
+def test_install_cert_contract(images, tmp_path, name, script):
+    image = images[name]
+    # missing folder and empty folder: fine
+    assert run_install_cert(image, script, None).returncode == 0
+    empty = _cert_dir(tmp_path, "empty")
+    assert run_install_cert(image, script, empty).returncode == 0
+    # a CA file is appended to the bundle the image points SSL_CERT_FILE at
+    good = _cert_dir(tmp_path, "good")
+    pem = "-----BEGIN CERTIFICATE-----\nTESTSTANDINMARKER\n-----END CERTIFICATE-----\n"
+    (good / "extra.crt").write_text(pem)
+    (good / "extra.crt").chmod(0o644)
+    (good / "notes.txt").write_text("not a CA\n")
+    proc = docker("run", "--rm", "-v", f"{good}:/harbor_cust_cert:ro", "--entrypoint", "sh", image,
+                  "-c", f'{script} && grep -c TESTSTANDINMARKER "$SSL_CERT_FILE"', check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith("1")
+    # a dangling symlink named like a CA fails the start, as upstream's cat would
+    bad = _cert_dir(tmp_path, "bad")
+    (bad / "gone.crt").symlink_to("/nonexistent/gone.crt")
+    proc = run_install_cert(image, script, bad)
+    assert proc.returncode != 0
+    assert "gone.crt" in proc.stderr
+
+
+def test_entrypoint_stops_on_dangling_cert_before_the_double(images, tmp_path):
+    bad = _cert_dir(tmp_path, "bad")
+    (bad / "gone.pem").symlink_to("/nonexistent/gone.pem")
+    proc = docker("run", "--rm", "-v", f"{bad}:/harbor_cust_cert:ro", images["harbor-core"],
+                  check=False)
+    assert proc.returncode != 0
+    assert "[core-double]" not in proc.stdout
+
+
+# ---------------------------------------------------------------- core double
+
+
+def _rnd(n: int) -> str:
+    return "".join(secrets.choice(ALNUM) for _ in range(n))
+
+
+def make_core_files(d: Path, *, pkcs8=False, key_len=16, csrf_len=32, db_host="postgresql",
+                    db_password="root123", registry_password=None) -> dict:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fmt = serialization.PrivateFormat.PKCS8 if pkcs8 else serialization.PrivateFormat.TraditionalOpenSSL
+    files = {
+        "private_key.pem": key.private_bytes(serialization.Encoding.PEM, fmt,
+                                             serialization.NoEncryption()),
+        "secretkey": _rnd(key_len).encode(),
+        "app.conf": b"appname = Harbor\nrunmode = prod\nenablegzip = true\n\n[prod]\nhttpport = 8080\n",
+    }
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+        os.chown(d / name, 10000, 10000)
+        (d / name).chmod(0o600)
+    registry_password = registry_password or _rnd(32)
+    env = {
+        "CONFIG_PATH": "/etc/core/app.conf",
+        "_REDIS_URL_CORE": "redis://redis:6379?idle_timeout_seconds=30",
+        "_REDIS_URL_REG": "redis://redis:6379/1?idle_timeout_seconds=30",
+        "LOG_LEVEL": "info",
+        "EXT_ENDPOINT": "http://harbor.test",
+        "DATABASE_TYPE": "postgresql",
+        "POSTGRESQL_HOST": db_host,
+        "POSTGRESQL_PORT": "5432",
+        "POSTGRESQL_USERNAME": "postgres",
+        "POSTGRESQL_PASSWORD": db_password,
+        "POSTGRESQL_DATABASE": "registry",
+        "POSTGRESQL_SSLMODE": "disable",
+        "POSTGRESQL_CONN_MAX_LIFETIME": "5m",
+        "POSTGRESQL_CONN_MAX_IDLE_TIME": "0",
+        "REGISTRY_URL": "http://registry:5000",
+        "TOKEN_SERVICE_URL": "http://core:8080/service/token",
+        "HARBOR_ADMIN_PASSWORD": "Harbor12345",
+        "CORE_SECRET": _rnd(16),
+        "JOBSERVICE_SECRET": _rnd(16),
+        "WITH_TRIVY": "False",
+        "REGISTRY_CREDENTIAL_USERNAME": "harbor_registry_user",
+        "REGISTRY_CREDENTIAL_PASSWORD": registry_password,
+        "CSRF_KEY": _rnd(csrf_len),
+        "CORE_DOUBLE_WAIT_SECONDS": "60",
+    }
+    (d / "env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    return env
+
+
+def core_mounts(d: Path) -> list[str]:
+    return ["-v", f"{d}/app.conf:/etc/core/app.conf:ro",
+            "-v", f"{d}/private_key.pem:/etc/core/private_key.pem:ro",
+            "-v", f"{d}/secretkey:/etc/core/key:ro",
+            "--env-file", f"{d}/env"]
+
+
+def run_core(images, d: Path, *extra) -> subprocess.CompletedProcess:
+    return docker("run", "--rm", *core_mounts(d), *extra, images["harbor-core"],
+                  check=False, timeout=60)
+
+
+def test_core_double_refuses_pkcs8_token_key(images, tmp_path):
+    make_core_files(tmp_path, pkcs8=True)
+    proc = run_core(images, tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "[core-double] FATAL" in proc.stdout
+    assert "'PRIVATE KEY'" in proc.stdout and "PKCS#8" in proc.stdout
+    assert "RSA PRIVATE KEY" in proc.stdout
+
+
+def test_core_double_refuses_15_byte_secretkey(images, tmp_path):
+    make_core_files(tmp_path, key_len=15)
+    proc = run_core(images, tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "exactly 16 bytes, got 15" in proc.stdout
+
+
+def test_core_double_refuses_bad_csrf_key_without_printing_it(images, tmp_path):
+    env = make_core_files(tmp_path, csrf_len=31)
+    proc = run_core(images, tmp_path)
+    assert proc.returncode == 2
+    assert "CSRF_KEY must be exactly 32 characters, got 31" in proc.stdout
+    for secret in ("CSRF_KEY", "CORE_SECRET", "JOBSERVICE_SECRET", "REGISTRY_CREDENTIAL_PASSWORD"):
+        assert env[secret] not in proc.stdout + proc.stderr
+
+
+def test_core_double_reports_every_missing_variable(images, tmp_path):
+    make_core_files(tmp_path)
+    lines = (tmp_path / "env").read_text().splitlines()
+    drop = ("CORE_SECRET=", "_REDIS_URL_REG=", "EXT_ENDPOINT=")
+    (tmp_path / "env").write_text("\n".join(x for x in lines if not x.startswith(drop)) + "\n")
+    proc = run_core(images, tmp_path)
+    assert proc.returncode == 2
+    for name in ("CORE_SECRET", "_REDIS_URL_REG", "EXT_ENDPOINT"):
+        assert f"env {name} is not set" in proc.stdout
+
+
+def test_core_double_gives_up_when_database_never_answers(images, tmp_path):
+    make_core_files(tmp_path, db_host="127.0.0.1")
+    proc = run_core(images, tmp_path, "-e", "CORE_DOUBLE_WAIT_SECONDS=3")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "database: gave up" in proc.stdout
+
+
+def test_jobservice_and_registryctl_doubles_refuse_missing_config(images):
+    for name in ("harbor-jobservice", "harbor-registryctl"):
+        proc = docker("run", "--rm", "-e", "CORE_SECRET=x", "-e", "JOBSERVICE_SECRET=y",
+                      images[name], check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "-double] FATAL" in proc.stdout
+        assert "/config.yml is not readable" in proc.stdout
+
+
+# ------------------------------------------------------- running together
+
+
+REGISTRY_CONFIG = """version: 0.1
+log:
+  level: info
+storage:
+  cache:
+    layerinfo: redis
+  filesystem:
+    rootdirectory: /storage
+  delete:
+    enabled: true
+redis:
+  addr: redis:6379
+  password:
+  db: 1
+http:
+  addr: :5000
+  secret: placeholder
+auth:
+  htpasswd:
+    realm: harbor-registry-basic-realm
+    path: /etc/registry/passwd
+validation:
+  disabled: true
+"""
+
+
+def wait_until(fn, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def stack(images, tmp_path):
+    """db + valkey + registry + core on a private network; yields names and files."""
+    import bcrypt
+
+    tag = f"standin-test-{uuid.uuid4().hex[:8]}"
+    net = f"{tag}-net"
+    names = {s: f"{tag}-{s}" for s in ("db", "redis", "registry", "core")}
+    data = tmp_path / "database"
+    data.mkdir()
+    os.chown(data, 999, 999)
+    data.chmod(0o700)
+    regdir = tmp_path / "registry"
+    regdir.mkdir()
+    core_dir = tmp_path / "core"
+    core_dir.mkdir()
+    env = make_core_files(core_dir, db_password="p@ss #&word")
+    pw = env["REGISTRY_CREDENTIAL_PASSWORD"].encode()
+    (regdir / "passwd").write_text(
+        f"harbor_registry_user:{bcrypt.hashpw(pw, bcrypt.gensalt(5)).decode()}\n")
+    (regdir / "config.yml").write_text(REGISTRY_CONFIG)
+    for f in regdir.iterdir():
+        f.chmod(0o644)
+    caps = ["--cap-drop", "ALL", "--cap-add", "CHOWN", "--cap-add", "SETGID", "--cap-add", "SETUID"]
+    docker("network", "create", net)
+    try:
+        docker("run", "-d", "--name", names["db"], "--network", net, "--network-alias", "postgresql",
+               *caps, "--cap-add", "DAC_OVERRIDE", "-e", "POSTGRES_PASSWORD=p@ss #&word",
+               "-v", f"{data}:/var/lib/postgresql/data", images["harbor-db"])
+        docker("run", "-d", "--name", names["redis"], "--network", net, "--network-alias", "redis",
+               *caps, images["valkey-photon"])
+        docker("run", "-d", "--name", names["registry"], "--network", net,
+               "--network-alias", "registry", *caps, "-v", f"{regdir}:/etc/registry:ro",
+               images["registry-photon"])
+        docker("run", "-d", "--name", names["core"], "--network", net, "--network-alias", "core",
+               "--cap-drop", "ALL", *core_mounts(core_dir), images["harbor-core"])
+        yield {"names": names, "env": env, "data": data}
+    finally:
+        for n in names.values():
+            logs = docker("logs", n, check=False)
+            print(f"----- {n}\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}")
+            docker("rm", "-f", "-v", n, check=False)
+        docker("network", "rm", net, check=False)
+
+
+def _exec(container: str, *cmd) -> subprocess.CompletedProcess:
+    return docker("exec", container, *cmd, check=False, timeout=30)
+
+
+def test_stack_comes_up_and_core_double_serves(stack):
+    n = stack["names"]
+
+    def core_ready():
+        return _exec(n["core"], "curl", "-fs", "http://localhost:8080/api/v2.0/ping").stdout == "Pong"
+
+    wait_until(core_ready, 90, "core double /api/v2.0/ping")
+    assert _exec(n["db"], "/docker-healthcheck.sh").returncode == 0
+    assert _exec(n["redis"], "docker-healthcheck").returncode == 0
+    assert _exec(n["registry"], "curl", "-fs", "http://localhost:5000").returncode == 0
+    assert (stack["data"] / "pg18" / "PG_VERSION").is_file()
+
+    health = json.loads(_exec(n["core"], "curl", "-fs",
+                              "http://localhost:8080/api/v2.0/health").stdout)
+    assert health["status"] == "healthy", health
+
+    # /v2/ without a token: the challenge names EXT_ENDPOINT's scheme and the request Host
+    hdrs = _exec(n["core"], "curl", "-s", "-D-", "-o/dev/null", "-H", "Host: harbor.test:8443",
+                 "http://localhost:8080/v2/").stdout
+    assert "401" in hdrs.splitlines()[0]
+    assert ('Bearer realm="http://harbor.test:8443/service/token",service="harbor-registry"'
+            in hdrs)
+
+    # wrong admin password -> 401; right one -> RS256 token with kid and the asked access
+    url = ("http://localhost:8080/service/token?service=harbor-registry"
+           "&scope=repository:library/demo:pull,push")
+    bad = _exec(n["core"], "curl", "-s", "-o/dev/null", "-w%{http_code}", "-u", "admin:nope", url)
+    assert bad.stdout == "401"
+    tok = json.loads(_exec(n["core"], "curl", "-fs", "-u", "admin:Harbor12345", url).stdout)
+    assert set(tok) >= {"token", "access_token", "expires_in", "issued_at"}
+    header, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+                      for p in tok["token"].split(".")[:2])
+    assert header["alg"] == "RS256" and len(header["kid"].split(":")) == 12
+    assert claims["iss"] == "harbor-token-issuer" and claims["aud"] == "harbor-registry"
+    assert claims["access"] == [{"type": "repository", "name": "library/demo",
+                                 "actions": ["pull", "push"]}]
+
+    # with the token, /v2/ is forwarded to the real registry (htpasswd credential)
+    auth = f"Authorization: Bearer {tok['token']}"
+    assert _exec(n["core"], "curl", "-fs", "-H", auth, "http://localhost:8080/v2/").stdout == "{}"
+    up = _exec(n["core"], "curl", "-s", "-D-", "-o/dev/null", "-X", "POST", "-H", auth,
+               "http://localhost:8080/v2/library/demo/blobs/uploads/").stdout
+    assert " 202 " in up.splitlines()[0]
+    assert "Docker-Upload-Uuid" in up
+    # a repository outside the token's access is refused
+    other = _exec(n["core"], "curl", "-s", "-o/dev/null", "-w%{http_code}", "-H", auth,
+                  "http://localhost:8080/v2/library/other/tags/list").stdout
+    assert other == "403"
+
+    logs = docker("logs", n["core"]).stdout
+    assert all(line.startswith("[") for line in logs.splitlines() if line)
+    for secret in ("HARBOR_ADMIN_PASSWORD", "REGISTRY_CREDENTIAL_PASSWORD", "CSRF_KEY",
+                   "CORE_SECRET", "POSTGRESQL_PASSWORD"):
+        assert stack["env"][secret] not in logs
