@@ -1,6 +1,16 @@
 """A Keys object with fixed values, for rendering components without any I/O."""
 
+import functools
+
 from wrapper.keys import Keys
+
+
+@functools.cache
+def session_keys() -> Keys:
+    """One fixed key set per test session, for property tests (hypothesis must not print it)."""
+    from wrapper import pki
+
+    return fixed_keys(pki.new_token_key())
 
 
 def fixed_keys(token_key: bytes, internal: bool = False) -> Keys:

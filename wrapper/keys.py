@@ -27,8 +27,10 @@ def _token(length: int) -> bytes:
     return "".join(random.choice(_ALNUM) for _ in range(length)).encode()
 
 
-@dataclass
+@dataclass(repr=False)
 class Keys:
+    """Never printed: the repr names the fields only."""
+
     secretkey: str
     core_secret: str
     jobservice_secret: str
@@ -46,6 +48,9 @@ class Keys:
     internal_ca: bytes | None = None
     internal: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # stem -> (crt, key)
     created: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"Keys(<{len(self.__dataclass_fields__)} fields, masked>)"
 
 
 def server_names(s) -> list[str]:

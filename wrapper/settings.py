@@ -25,13 +25,18 @@ class InvalidSettings(Exception):
         self.errors = errors
 
 
-@dataclass
+@dataclass(repr=False)
 class Settings:
     values: dict[str, Any]            # harbor.yml key -> effective value (None: unset)
     sources: dict[str, str]           # harbor.yml key -> DEFAULT / FROM_FILE / ...
     blocks: set[str]                  # presence-switched blocks that are on
     input_files: dict[str, bytes] = field(default_factory=dict)  # key -> content of PATH settings
     warnings: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if schema.BY_KEY[k].secret and v is not None else v)
+                 for k, v in self.values.items() if v is not None}
+        return f"Settings({shown})"
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
