@@ -105,10 +105,10 @@ def _read(s, err, key) -> bytes | None:
 
 
 def _check_certificates(err, key, data: bytes | None):
-    from . import pki
-
     if data is None:
         return
+    from . import pki
+
     try:
         if not pki.load_certs(data):
             raise ValueError
@@ -133,8 +133,6 @@ def _check_files(s, err):
 
 
 def _check_https(s, err):
-    from . import pki
-
     cert_key, key_key = "https.certificate", "https.private_key"
     given = [k for k in (cert_key, key_key) if s.values[k]]
     if len(given) == 1:
@@ -144,6 +142,8 @@ def _check_https(s, err):
         return
     if not given or not s.https:
         return
+    from . import pki
+
     cert, key = _read(s, err, cert_key), _read(s, err, key_key)
     if cert is None or key is None:
         return

@@ -1,0 +1,111 @@
+"""Benchmark of `harbor-setupwrapper generate`, printed as a table.
+
+Each figure is the median of several runs in fresh child processes. "in-process" starts the
+clock before the wrapper is imported (so imports count) and stops after generate returns;
+"process" is the whole command, interpreter start included. Targets (issue 2): cold at most
+keygen + 150 ms, warm no-op at most 100 ms, re-render at most 250 ms, peak RSS at most 60 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+
+CHILD = r"""
+import json, os, resource, sys, time
+t0 = time.perf_counter()
+from wrapper.settings import load
+from wrapper.generate import Steps, generate
+import io
+import wrapper.pki as pki
+keygen = []
+_made = pki.new_token_key
+def timed():
+    k0 = time.perf_counter(); key = _made(); keygen.append(time.perf_counter() - k0); return key
+pki.new_token_key = timed
+result = generate(sys.argv[1], load(), steps=Steps(io.StringIO()))
+elapsed = time.perf_counter() - t0
+print(json.dumps({"ms": elapsed * 1000, "changed": result["changed"],
+                  "keygen_ms": sum(keygen) * 1000,
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+KEYGEN = r"""
+import json, time
+from cryptography.hazmat.primitives.asymmetric import rsa
+t0 = time.perf_counter()
+rsa.generate_private_key(public_exponent=65537, key_size=4096)
+print(json.dumps({"ms": (time.perf_counter() - t0) * 1000}))
+"""
+
+
+def child(code: str, *args: str, env: dict | None = None) -> tuple[dict, float]:
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
+    variables.update(env or {})
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=variables,
+                          capture_output=True, text=True, check=True)
+    wall = (time.perf_counter() - start) * 1000
+    return json.loads(done.stdout), wall
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def main() -> int:
+    base = {"HARBOR_HOSTNAME": "harbor.example.test", "HARBOR_ADMIN_PASSWORD": "bench-Passw0rd"}
+    keygen = [child(KEYGEN)[0]["ms"] for _ in range(RUNS)]
+    cold_minus_keygen = []
+    cold, cold_wall, warm, warm_wall, rerender, rerender_wall, rss = [], [], [], [], [], [], []
+    for i in range(RUNS):
+        folder = Path(tempfile.mkdtemp(prefix="bench-"))
+        try:
+            out = str(folder / "out")
+            r, w = child(CHILD, out, env=base)
+            assert r["changed"]
+            cold.append(r["ms"]); cold_wall.append(w); rss.append(r["rss_kb"])
+            cold_minus_keygen.append(r["ms"] - r["keygen_ms"])
+            r, w = child(CHILD, out, env=base)
+            assert not r["changed"]
+            warm.append(r["ms"]); warm_wall.append(w); rss.append(r["rss_kb"])
+            r, w = child(CHILD, out, env={**base, "HARBOR_LOG_LEVEL": f"{'debug' if i % 2 else 'warning'}"})
+            assert r["changed"]
+            rerender.append(r["ms"]); rerender_wall.append(w); rss.append(r["rss_kb"])
+        finally:
+            shutil.rmtree(folder)
+    startup = median([child("print(1)")[1] for _ in range(RUNS)])
+    keygen_ms = median(keygen)
+    rows = [
+        ("RSA-4096 key generation alone", keygen_ms, None, ""),
+        ("cold generate (no keys yet)", median(cold), median(cold_wall),
+         f"target <= keygen + 150 = {keygen_ms + 150:.0f} ms"),
+        ("cold generate minus its own keygen", median(cold_minus_keygen), None,
+         "target <= 150 ms"),
+        ("warm rerun, unchanged input", median(warm), median(warm_wall), "target <= 100 ms"),
+        ("rerun, one input changed", median(rerender), median(rerender_wall), "target <= 250 ms"),
+        ("python interpreter start (for reference)", None, startup, ""),
+    ]
+    print(f"harbor-setupwrapper benchmark, median of {RUNS} runs, Python {sys.version.split()[0]}")
+    print(f"{'measure':<42} {'in-process':>11} {'process':>9}  note")
+    for name, inproc, wall, note in rows:
+        a = f"{inproc:8.1f} ms" if inproc is not None else " " * 11
+        b = f"{wall:6.1f} ms" if wall is not None else " " * 9
+        print(f"{name:<42} {a:>11} {b:>9}  {note}")
+    print(f"{'peak RSS (max over all runs)':<42} {max(rss) / 1024:8.1f} MB {'':>9}  target <= 60 MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
