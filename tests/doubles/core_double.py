@@ -48,6 +48,7 @@ from double_common import (  # noqa: E402
     EXIT_CONTRACT,
     Problems,
     QuietHandler,
+    exit_on_sigterm,
     go_parse_bool,
     iter_chunked,
     log,
@@ -673,6 +674,7 @@ class CoreHandler(QuietHandler):
 
 
 def main() -> int:
+    exit_on_sigterm(TAG)
     log(TAG, "TEST DOUBLE of harbor_core v2.15.2 (not Harbor) starting")
     cfg = load_config()
     ext = cfg["ext_endpoint"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import socket
 import ssl
 import sys
@@ -57,6 +58,18 @@ class Problems:
             log(self.tag, f"FATAL:   - {item}")
         sys.stdout.flush()
         sys.exit(EXIT_CONTRACT)
+
+
+def exit_on_sigterm(tag: str) -> None:
+    """Stop at once on SIGTERM/SIGINT, as the Go binaries do (even as PID 1)."""
+
+    def handler(signum, _frame):
+        log(tag, f"received {signal.Signals(signum).name}, exiting")
+        sys.stdout.flush()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def fatal(tag: str, msg: str, code: int = EXIT_CONTRACT) -> None:

@@ -25,6 +25,7 @@ from double_common import (  # noqa: E402
     EXIT_CONTRACT,
     Problems,
     QuietHandler,
+    exit_on_sigterm,
     RedisURLError,
     log,
     make_server,
@@ -199,6 +200,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="harbor_jobservice (double)")
     ap.add_argument("-c", dest="config", default="", help="config file path")
     args = ap.parse_args(argv)
+    exit_on_sigterm(TAG)
     log(TAG, "TEST DOUBLE of harbor_jobservice v2.15.2 (not Harbor) starting")
     if not args.config:
         log(TAG, "FATAL: no config file given with -c")

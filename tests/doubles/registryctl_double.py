@@ -17,7 +17,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-from double_common import EXIT_CONTRACT, Problems, QuietHandler, log, make_server  # noqa: E402
+from double_common import (  # noqa: E402
+    EXIT_CONTRACT,
+    Problems,
+    QuietHandler,
+    exit_on_sigterm,
+    log,
+    make_server,
+)
 
 TAG = "registryctl-double"
 LOG_LEVELS = {"debug", "info", "warn", "warning", "error", "fatal"}
@@ -106,6 +113,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="harbor_registryctl (double)")
     ap.add_argument("-c", dest="config", default="", help="config file path")
     args = ap.parse_args(argv)
+    exit_on_sigterm(TAG)
     log(TAG, "TEST DOUBLE of harbor_registryctl v2.15.2 (not Harbor) starting")
     if not args.config:
         log(TAG, "FATAL: no config file given with -c")
