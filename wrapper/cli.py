@@ -57,12 +57,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "generate":
-            from .generate import Steps, generate
+            from .generate import Steps, TokenKeyInAdvance, generate, unchanged
 
             steps = Steps()
+            if unchanged(args.out, os.environ, args.link_fixed_paths, steps):
+                return 0
+            token_key = TokenKeyInAdvance(args.out)
             settings = _load()
             steps.done("settings", "valid")
-            generate(args.out, settings, link_fixed=args.link_fixed_paths, steps=steps)
+            generate(args.out, settings, link_fixed=args.link_fixed_paths, steps=steps,
+                     variables=os.environ, token_key=token_key)
             return 0
         settings = _load()
     except InvalidSettings as err:

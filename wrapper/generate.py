@@ -7,8 +7,10 @@ import hmac
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Mapping
 
 from . import __version__, fixed_paths, tree
 from .context import Paths
@@ -74,8 +76,103 @@ def fingerprint(key: bytes, s, out: str, shims: list[File], link_fixed: bool) ->
     return hmac.new(key, canonical, hashlib.sha256).hexdigest()
 
 
-def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None) -> dict:
-    """Returns {"changed": bool, "generation": name, "created": [store items made now]}."""
+def _read_or_none(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def inputs_fingerprint(key: bytes, variables: Mapping[str, str], out: str,
+                       shims: list[File], link_fixed: bool) -> str | None:
+    """HMAC of the raw inputs: the HARBOR_* variables and every file they name. Equal raw
+    inputs give equal settings, so a rerun can stop here without parsing anything; None when
+    a named file cannot be read (then the full path reports it)."""
+    from . import schema
+
+    names = {k: v for k, v in variables.items() if k.startswith("HARBOR_")}
+    paths = [v for k, v in names.items() if k.endswith("_FILE") and k not in schema.BY_ENV]
+    paths += [names[s.env_name] for s in schema.SETTINGS
+              if s.kind in (schema.PATH, schema.DIR) and names.get(s.env_name)]
+    if names.get("HARBOR_CONFIG_FILE"):
+        import yaml
+
+        from .settings import _flatten
+
+        paths.append(names["HARBOR_CONFIG_FILE"])
+        try:
+            with open(names["HARBOR_CONFIG_FILE"], encoding="utf-8") as handle:
+                tree_ = yaml.safe_load(handle)
+            flat = _flatten(tree_) if isinstance(tree_, dict) else {}
+        except (OSError, yaml.YAMLError):
+            return None
+        paths += [str(v) for k, v in flat.items() if k in schema.BY_KEY and v
+                  and schema.BY_KEY[k].kind in (schema.PATH, schema.DIR)]
+    contents = {}
+    for path in paths:
+        if os.path.isdir(path):
+            for entry in sorted(os.listdir(path)):
+                contents[f"{path}/{entry}"] = _read_or_none(os.path.join(path, entry))
+        else:
+            contents[path] = _read_or_none(path)
+        if contents.get(path, b"") is None:
+            return None
+    material = {
+        "version": __version__, "out": out, "link_fixed": link_fixed, "variables": names,
+        "files": {k: hashlib.sha256(v or b"").hexdigest() for k, v in sorted(contents.items())},
+        "templates": _templates_digest().hex(), "shims": tree.content_hash(shims),
+    }
+    canonical = json.dumps(material, sort_keys=True).encode()
+    return hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+
+def unchanged(out: str, variables: Mapping[str, str], link_fixed: bool,
+              steps: Steps) -> bool:
+    """The fast path of a rerun: same raw inputs as the current generation, nothing to do."""
+    out = os.path.abspath(out)
+    key = Store(os.path.join(out, STORE)).read("fingerprint.key")
+    marker = tree.read_marker(out)
+    if not key or not marker or not marker.get("inputs"):
+        return False
+    if marker["inputs"] != inputs_fingerprint(key, variables, out, shim_files(), link_fixed):
+        return False
+    _link(out, link_fixed, steps)
+    steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
+    return True
+
+
+class TokenKeyInAdvance:
+    """Starts the RSA-4096 token key generation at once, in a thread (it releases the GIL),
+    when the store has no token key yet: a cold run then overlaps it with everything else."""
+
+    def __init__(self, out: str):
+        self._key: bytes | None = None
+        self._thread = None
+        if Store(os.path.join(os.path.abspath(out), STORE)).read("token/private_key.pem") is None:
+            self._thread = threading.Thread(target=self._make, daemon=True)
+            self._thread.start()
+
+    def _make(self) -> None:
+        from . import pki
+
+        self._key = pki.new_token_key()
+
+    def __call__(self) -> bytes:
+        if self._thread is not None:
+            self._thread.join()
+        if self._key is None:
+            from . import pki
+
+            self._key = pki.new_token_key()
+        return self._key
+
+
+def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
+             variables: Mapping[str, str] | None = None,
+             token_key: TokenKeyInAdvance | None = None) -> dict:
+    """Returns {"changed": bool, "generation": name, "created": [store items made now]}.
+    variables: the raw inputs s was read from, recorded for the fast path of reruns."""
     from . import keys as keymaker
     from .components import render_all
 
@@ -95,13 +192,17 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None) 
         return {"changed": False, "generation": marker["generation"], "created": []}
 
     with tree.locked(out):
+        warm_up = threading.Thread(target=_warm_up, daemon=True)
+        warm_up.start()  # overlaps the RSA-4096 key generation, which releases the GIL
         os.chmod(out, 0o755)
         os.makedirs(store.root, mode=0o700, exist_ok=True)
         os.chmod(store.root, 0o700)
         hmac_key, _ = store.get_or_create("fingerprint.key", lambda: os.urandom(32))
-        keys = keymaker.ensure(store, s, recover_secretkey=_secretkey_in_current(out))
+        keys = keymaker.ensure(store, s, recover_secretkey=_secretkey_in_current(out),
+                               make_token_key=token_key)
         steps.done("keys", f"{len(keys.created)} made now" if keys.created else "all kept")
 
+        warm_up.join()
         files = render_all(s, keys, Paths(out)) + shims
         steps.done("render", f"{len(files)} files")
 
@@ -112,13 +213,25 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None) 
         settings_hash = fingerprint(hmac_key, s, out, shims, link_fixed)
         name = tree.content_hash(files) + "-" + settings_hash[:12]
         previous = (marker or {}).get("generation")
-        generation = tree.publish(out, files, {"settings": settings_hash, "generation": name,
-                                               "wrapper": __version__}, chown)
+        marker = {"settings": settings_hash, "generation": name, "wrapper": __version__}
+        if variables is not None:
+            marker["inputs"] = inputs_fingerprint(hmac_key, variables, out, shims, link_fixed)
+        generation = tree.publish(out, files, marker, chown)
         tree.clean(out, keep=generation)
         steps.done("write", f"generation {generation}"
                    + (" (unchanged files)" if previous == generation else ""))
     _link(out, link_fixed, steps)
     return {"changed": True, "generation": generation, "created": keys.created}
+
+
+def _warm_up() -> None:
+    """Import the renderers and compile the templates."""
+    from . import files
+
+    env = files._jinja()
+    for name in env.list_templates():
+        env.get_template(name)
+    import yaml  # noqa: F401
 
 
 def _link(out: str, link_fixed: bool, steps: Steps) -> None:

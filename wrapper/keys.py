@@ -63,7 +63,8 @@ def server_names(s) -> list[str]:
     return names
 
 
-def ensure(store: Store, s, recover_secretkey: bytes | None = None) -> Keys:
+def ensure(store: Store, s, recover_secretkey: bytes | None = None,
+           make_token_key=None) -> Keys:
     created: list[str] = []
     errors: list[str] = []
 
@@ -106,7 +107,7 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None) -> Keys:
 
     from . import pki
 
-    token_key = item("token/private_key.pem", pki.new_token_key)
+    token_key = item("token/private_key.pem", make_token_key or pki.new_token_key)
     token_cert = store.read("token/root.crt")
     if token_cert is None or not pki.key_matches(token_cert, token_key, trusted=True):
         token_cert = pki.token_cert(token_key)
