@@ -150,7 +150,7 @@ class TokenKeyInAdvance:
         self._key: bytes | None = None
         self._thread = None
         if Store(os.path.join(os.path.abspath(out), STORE)).read("token/private_key.pem") is None:
-            self._thread = threading.Thread(target=self._make, daemon=True)
+            self._thread = threading.Thread(target=self._make)  # joined at exit: no crash
             self._thread.start()
 
     def _make(self) -> None:
@@ -192,7 +192,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         return {"changed": False, "generation": marker["generation"], "created": []}
 
     with tree.locked(out):
-        warm_up = threading.Thread(target=_warm_up, daemon=True)
+        warm_up = threading.Thread(target=_warm_up)
         warm_up.start()  # overlaps the RSA-4096 key generation, which releases the GIL
         os.chmod(out, 0o755)
         os.makedirs(store.root, mode=0o700, exist_ok=True)
