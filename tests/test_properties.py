@@ -24,7 +24,7 @@ HOSTS = "127.0.0.1 localhost core portal registry jobservice exporter\n"
 
 text = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="\x7f"),
                min_size=1, max_size=24)
-hostname = st.from_regex(r"\A[a-z][a-z0-9-]{0,10}(\.[a-z][a-z0-9]{0,8}){1,3}\Z")
+hostname = st.from_regex(r"\A[a-z]([a-z0-9-]{0,9}[a-z0-9])?(\.[a-z][a-z0-9]{0,8}){1,3}\Z")
 port = st.integers(1024, 65535).map(str)
 
 

@@ -2,10 +2,11 @@
 
     python3 tests/e2e/images/build.py [--force-base] [--no-cache] [NAME ...]
 
-or, from Python (e.g. a pytest fixture):
+or, from Python (e.g. a pytest fixture; tests/ has no __init__.py, so load it by path):
 
-    from tests.e2e.images.build import build_standins
-    images = build_standins()          # {"harbor-core": "harbor-standin/harbor-core:v2.15.2", ...}
+    spec = importlib.util.spec_from_file_location("standin_build", "tests/e2e/images/build.py")
+    build = importlib.util.module_from_spec(spec); spec.loader.exec_module(build)
+    images = build.build_standins()    # {"harbor-core": "harbor-standin/harbor-core:v2.15.2", ...}
 
 Nothing is pulled: the base is made with debootstrap (tests/e2e/images/base/build.sh,
 skipped when the image exists) and every stand-in starts FROM it. Stand-ins are

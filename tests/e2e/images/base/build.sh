@@ -59,7 +59,7 @@ root="$work/rootfs"
 
 cleanup() {
     # Unmount whatever is still mounted below the root, deepest first.
-    for m in "$root/dev/pts" "$root/proc"; do
+    for m in "$root/dev/pts" "$root/sys" "$root/proc"; do
         if mountpoint -q "$m" 2>/dev/null; then umount -l "$m" || true; fi
     done
     rm -rf "$work"
@@ -67,11 +67,20 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 log "debootstrap $SUITE (minbase) from $MIRROR into $root"
-debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" > "$work/debootstrap.log" 2>&1 || {
-    tail -n 40 "$work/debootstrap.log" >&2
-    echo "[base] ERROR: debootstrap failed" >&2
-    exit 1
-}
+attempt=1
+until debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" > "$work/debootstrap.log" 2>&1; do
+    if [ "$attempt" -ge 2 ]; then
+        tail -n 40 "$work/debootstrap.log" >&2
+        echo "[base] ERROR: debootstrap failed twice" >&2
+        exit 1
+    fi
+    log "debootstrap failed (attempt $attempt), retrying once"
+    for m in "$root/proc" "$root/sys" "$root/dev/pts"; do
+        if mountpoint -q "$m" 2>/dev/null; then umount -l "$m" || true; fi
+    done
+    rm -rf "$root"
+    attempt=$((attempt + 1))
+done
 log "debootstrap done after $(( $(date +%s) - start ))s"
 
 in_root() { chroot "$root" /usr/bin/env -i \
