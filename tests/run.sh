@@ -1,0 +1,29 @@
+#!/bin/sh
+# The test command. On a fresh machine (Debian bookworm, root) it installs what the tests
+# need (Docker engine and compose plugin, debootstrap, nginx, the package with its test
+# extra) and runs every test, the end-to-end ones included. Pass pytest arguments to narrow:
+#   sh tests/run.sh -m "not compose_e2e and not swarm_e2e"     # no Docker needed
+set -eu
+cd "$(dirname "$0")/.."
+
+sh .ci/start-engine.sh
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    # nginx is only used for `nginx -t`; keep Debian from starting it as a service
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light \
+        >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+    echo "[tests] installed nginx-light (for nginx -t)"
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+echo "[tests] installed harbor-setupwrapper with its test extra into .venv"
+
+if [ "$#" -eq 0 ]; then
+    set -- -m "compose_e2e or swarm_e2e or not (compose_e2e or swarm_e2e)"
+fi
+exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"
