@@ -1,0 +1,187 @@
+# Harbor v2.15.2 on one Rancher 1.6 (Cattle) host. The setupwrapper container is the primary
+# service and runs once (start_once): it writes every config file, key and certificate into
+# its volumes. Every Harbor container is its sidekick, shares those volumes with volumes_from
+# and starts through a shim from /harbor-setup/entrypoints once the wrapper has written it.
+version: '2'
+services:
+  setupwrapper:
+    image: ${harbor_wrapper_image}
+    command: [generate, --link-fixed-paths]
+    labels:
+      io.rancher.sidekicks: registry,registryctl,postgresql,redis,core,portal,jobservice,proxy
+        {{- if eq .Values.harbor_with_trivy "true" -}} ,trivy-adapter {{- end }}
+      io.rancher.container.start_once: 'true'
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    volumes:
+      - harbor-setup:/harbor-setup
+      # the fixed folders Harbor's images read; the wrapper links their files into harbor-setup
+      - etc-registry:/etc/registry
+      - etc-registryctl:/etc/registryctl
+      - etc-jobservice:/etc/jobservice
+      - ca-download:/etc/core/ca
+      - cust-cert:/harbor_cust_cert
+    environment:
+      - HARBOR_HOSTNAME=${harbor_hostname}
+      - HARBOR_PROTOCOL=${harbor_protocol}
+      - HARBOR_HTTP_PORT=${harbor_http_port}
+      - HARBOR_HTTPS_PORT=${harbor_https_port}
+      - HARBOR_WITH_TRIVY=${harbor_with_trivy}
+      - HARBOR_LOG_LEVEL=${harbor_log_level}
+      {{- if .Values.harbor_external_url }}
+      - HARBOR_EXTERNAL_URL=${harbor_external_url}
+      {{- end }}
+      {{- if .Values.harbor_admin_password }}
+      - HARBOR_ADMIN_PASSWORD=${harbor_admin_password}
+      {{- end }}
+      {{- if .Values.harbor_database_password }}
+      - HARBOR_DATABASE_PASSWORD=${harbor_database_password}
+      {{- end }}
+
+  registry:
+    image: ${harbor_image_prefix}/registry-photon:${harbor_image_tag}
+    # wait until the wrapper has written this service's shim (named by the last item), then run it
+    entrypoint:
+      - /bin/sh
+      - -c
+      - &wait-for-shim >-
+        s=/harbor-setup/entrypoints/$$0.sh; n=0;
+        until [ -f "$$s" ]; do
+        [ $$((n % 10)) -ne 0 ] || echo "$$0: waiting for $$s, which the harbor-setupwrapper container writes" >&2;
+        n=$$((n + 1)); sleep 1;
+        done;
+        exec "$$s"
+      - registry
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID]
+    volumes_from: [setupwrapper]
+    volumes:
+      - registry:/storage
+    # bare service names (core, redis, ...) inside the sidekick group
+    dns_search: [setupwrapper]
+
+  registryctl:
+    image: ${harbor_image_prefix}/harbor-registryctl:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, registryctl]
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID]
+    volumes_from: [setupwrapper]
+    volumes:
+      - registry:/storage
+    dns_search: [setupwrapper]
+
+  postgresql:
+    image: ${harbor_image_prefix}/harbor-db:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, postgresql]
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]
+    shm_size: 1073741824
+    volumes_from: [setupwrapper]
+    volumes:
+      - database:/var/lib/postgresql/data
+    dns_search: [setupwrapper]
+
+  redis:
+    image: ${harbor_image_prefix}/valkey-photon:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, redis]
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID]
+    volumes_from: [setupwrapper]
+    volumes:
+      - redis:/var/lib/redis
+    dns_search: [setupwrapper]
+
+  core:
+    image: ${harbor_image_prefix}/harbor-core:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, core]
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [SETGID, SETUID]
+    volumes_from: [setupwrapper]
+    dns_search: [setupwrapper]
+
+  portal:
+    image: ${harbor_image_prefix}/harbor-portal:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, portal]
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID, NET_BIND_SERVICE]
+    volumes_from: [setupwrapper]
+    dns_search: [setupwrapper]
+
+  jobservice:
+    image: ${harbor_image_prefix}/harbor-jobservice:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, jobservice]
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID]
+    volumes_from: [setupwrapper]
+    volumes:
+      - job-logs:/var/log/jobs
+    dns_search: [setupwrapper]
+
+  proxy:
+    image: ${harbor_image_prefix}/nginx-photon:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, proxy]
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID, NET_BIND_SERVICE]
+    volumes_from: [setupwrapper]
+    ports:
+      - ${harbor_http_port}:8080
+      - ${harbor_https_port}:8443
+    dns_search: [setupwrapper]
+{{- if eq .Values.harbor_with_trivy "true" }}
+
+  trivy-adapter:
+    image: ${harbor_image_prefix}/trivy-adapter-photon:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, trivy-adapter]
+    labels:
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    volumes_from: [setupwrapper]
+    volumes:
+      - trivy-cache:/home/scanner/.cache/trivy
+      - trivy-reports:/home/scanner/.cache/reports
+    dns_search: [setupwrapper]
+{{- end }}
+
+# Stack-scoped volumes on the one host: removing the stack removes them and Harbor's data.
+volumes:
+  harbor-setup:
+    driver: local
+  etc-registry:
+    driver: local
+  etc-registryctl:
+    driver: local
+  etc-jobservice:
+    driver: local
+  ca-download:
+    driver: local
+  cust-cert:
+    driver: local
+  registry:
+    driver: local
+  database:
+    driver: local
+  redis:
+    driver: local
+  job-logs:
+    driver: local
+{{- if eq .Values.harbor_with_trivy "true" }}
+  trivy-cache:
+    driver: local
+  trivy-reports:
+    driver: local
+{{- end }}
