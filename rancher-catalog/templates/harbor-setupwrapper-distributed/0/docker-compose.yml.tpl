@@ -1,0 +1,222 @@
+# Harbor v2.15.2 on several Rancher 1.6 (Cattle) hosts, published by the community Traefik
+# catalog item (rancher_integration: external) and keeping every volume on shared storage
+# (rancher-nfs by default). The setupwrapper service runs once (start_once) and writes every
+# config file, key and certificate into the harbor-setup volume and links in the fixed-path
+# volumes; each Harbor service mounts the volumes it reads and starts through its shim from
+# /harbor-setup/entrypoints once the wrapper has written it.
+version: '2'
+services:
+  setupwrapper:
+    image: ${harbor_wrapper_image}
+    command: [generate, --link-fixed-paths]
+    labels:
+      io.rancher.container.start_once: 'true'
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    volumes:
+      - harbor-setup:/harbor-setup
+      # the fixed folders Harbor's images read; the wrapper links their files into harbor-setup
+      - etc-registry:/etc/registry
+      - etc-registryctl:/etc/registryctl
+      - etc-jobservice:/etc/jobservice
+      - ca-download:/etc/core/ca
+      - cust-cert:/harbor_cust_cert
+    environment:
+      - HARBOR_HOSTNAME=${harbor_hostname}
+      # Harbor speaks plain http behind Traefik; clients use the external URL
+      - HARBOR_PROTOCOL=http
+      - HARBOR_EXTERNAL_URL=${harbor_external_url}
+      - HARBOR_WITH_TRIVY=${harbor_with_trivy}
+      - HARBOR_LOG_LEVEL=${harbor_log_level}
+      {{- if .Values.harbor_admin_password }}
+      - HARBOR_ADMIN_PASSWORD=${harbor_admin_password}
+      {{- end }}
+      {{- if .Values.harbor_database_password }}
+      - HARBOR_DATABASE_PASSWORD=${harbor_database_password}
+      {{- end }}
+
+  registry:
+    image: ${harbor_image_prefix}/registry-photon:${harbor_image_tag}
+    # wait until the wrapper has written this service's shim (named by the last item), then run it
+    entrypoint:
+      - /bin/sh
+      - -c
+      - &wait-for-shim >-
+        s=/harbor-setup/entrypoints/$$0.sh; n=0;
+        until [ -f "$$s" ]; do
+        [ $$((n % 10)) -ne 0 ] || echo "$$0: waiting for $$s, which the harbor-setupwrapper service writes" >&2;
+        n=$$((n + 1)); sleep 1;
+        done;
+        exec "$$s"
+      - registry
+    labels:
+      harbor-setupwrapper.service: registry
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID]
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+      - etc-registry:/etc/registry
+      - cust-cert:/harbor_cust_cert
+      - registry:/storage
+
+  registryctl:
+    image: ${harbor_image_prefix}/harbor-registryctl:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, registryctl]
+    labels:
+      harbor-setupwrapper.service: registryctl
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID]
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+      - etc-registry:/etc/registry
+      - etc-registryctl:/etc/registryctl
+      - cust-cert:/harbor_cust_cert
+      - registry:/storage
+
+  postgresql:
+    image: ${harbor_image_prefix}/harbor-db:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, postgresql]
+    labels:
+      harbor-setupwrapper.service: postgresql
+      {{- if .Values.harbor_data_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_data_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]
+    shm_size: 1073741824
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+      - database:/var/lib/postgresql/data
+
+  redis:
+    image: ${harbor_image_prefix}/valkey-photon:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, redis]
+    labels:
+      harbor-setupwrapper.service: redis
+      {{- if .Values.harbor_data_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_data_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID]
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+      - redis:/var/lib/redis
+
+  core:
+    image: ${harbor_image_prefix}/harbor-core:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, core]
+    labels:
+      harbor-setupwrapper.service: core
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [SETGID, SETUID]
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+      - ca-download:/etc/core/ca
+      - cust-cert:/harbor_cust_cert
+
+  portal:
+    image: ${harbor_image_prefix}/harbor-portal:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, portal]
+    labels:
+      harbor-setupwrapper.service: portal
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID, NET_BIND_SERVICE]
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+
+  jobservice:
+    image: ${harbor_image_prefix}/harbor-jobservice:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, jobservice]
+    labels:
+      harbor-setupwrapper.service: jobservice
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID]
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+      - etc-jobservice:/etc/jobservice
+      - cust-cert:/harbor_cust_cert
+      - job-logs:/var/log/jobs
+
+  proxy:
+    image: ${harbor_image_prefix}/nginx-photon:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, proxy]
+    labels:
+      harbor-setupwrapper.service: proxy
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+      # rawmind0 rancher-traefik labels (Traefik catalog item, rancher_integration: external);
+      # Traefik publishes the proxy only while its health check passes (rancher-compose.yml)
+      traefik.enable: 'true'
+      traefik.port: '8080'
+      traefik.protocol: http
+      traefik.domain: ${traefik_domain}
+      traefik.alias.fqdn: ${harbor_hostname}
+      traefik.frontend.passHostHeader: 'true'
+    cap_drop: [ALL]
+    cap_add: [CHOWN, SETGID, SETUID, NET_BIND_SERVICE]
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+      - cust-cert:/harbor_cust_cert
+{{- if eq .Values.harbor_with_trivy "true" }}
+
+  trivy-adapter:
+    image: ${harbor_image_prefix}/trivy-adapter-photon:${harbor_image_tag}
+    entrypoint: [/bin/sh, -c, *wait-for-shim, trivy-adapter]
+    labels:
+      harbor-setupwrapper.service: trivy-adapter
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    volumes:
+      - harbor-setup:/harbor-setup:ro
+      - cust-cert:/harbor_cust_cert
+      - trivy-cache:/home/scanner/.cache/trivy
+      - trivy-reports:/home/scanner/.cache/reports
+{{- end }}
+
+# Stack-scoped volumes, one sub-folder each on the storage driver's share.
+volumes:
+  harbor-setup:
+    driver: ${harbor_volume_driver}
+  etc-registry:
+    driver: ${harbor_volume_driver}
+  etc-registryctl:
+    driver: ${harbor_volume_driver}
+  etc-jobservice:
+    driver: ${harbor_volume_driver}
+  ca-download:
+    driver: ${harbor_volume_driver}
+  cust-cert:
+    driver: ${harbor_volume_driver}
+  registry:
+    driver: ${harbor_volume_driver}
+  database:
+    driver: ${harbor_volume_driver}
+  redis:
+    driver: ${harbor_volume_driver}
+  job-logs:
+    driver: ${harbor_volume_driver}
+{{- if eq .Values.harbor_with_trivy "true" }}
+  trivy-cache:
+    driver: ${harbor_volume_driver}
+  trivy-reports:
+    driver: ${harbor_volume_driver}
+{{- end }}
