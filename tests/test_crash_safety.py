@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, clean_env
+from support import REPO, clean_env
 from test_generate import check_consistent, env_file, generate
 
 BASE = {"HARBOR_HOSTNAME": "harbor.example.test"}

@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import REPO, clean_env, run_wrapper, snapshot
+from support import REPO, clean_env, run_wrapper, snapshot
 from wrapper import pki
 
 BASE = {"HARBOR_HOSTNAME": "harbor.example.test", "HARBOR_ADMIN_PASSWORD": "Adm1n pass#$'\""}

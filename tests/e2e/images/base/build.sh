@@ -34,7 +34,7 @@ postgresql-15 postgresql-client-15
 redis-server redis-tools
 rsyslog logrotate cron sudo
 docker-registry
-python3 python3-yaml python3-psycopg2 python3-redis python3-cryptography
+python3 python3-venv python3-yaml python3-psycopg2 python3-redis python3-cryptography
 python3-bcrypt python3-jwt
 "
 

@@ -1,0 +1,40 @@
+"""Fixtures for the end-to-end tests: the stand-in images and the wrapper image."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from e2e_support import (BASE_IMAGE_NAME, HOST_CA_BUNDLE, REPO, WRAPPER_IMAGE, build_module,
+                         image_size, sh)
+
+
+@pytest.fixture(scope="session")
+def standins() -> dict:
+    return build_module().build_standins()
+
+
+@pytest.fixture(scope="session")
+def wrapper_image(standins) -> str:
+    """The wrapper image, built from the repo's Dockerfile on the offline Debian base."""
+    base = BASE_IMAGE_NAME
+    with tempfile.TemporaryDirectory() as context:
+        for name in ("Dockerfile", "pyproject.toml", "README.md"):
+            shutil.copy(REPO / name, context)
+        for folder in ("wrapper", "entrypoints"):
+            shutil.copytree(REPO / folder, Path(context) / folder,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        if os.path.exists(HOST_CA_BUNDLE):  # PyPI through this machine's TLS proxy
+            shutil.copy(HOST_CA_BUNDLE, Path(context) / "extra-ca.crt")
+        started = time.monotonic()
+        sh("docker", "build", "-q", "-t", WRAPPER_IMAGE, "--build-arg", f"BASE_IMAGE={base}",
+           context, env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=1200)
+    added = (image_size(WRAPPER_IMAGE) - image_size(base)) / 1e6
+    print(f"\n[e2e] wrapper image built in {time.monotonic() - started:.0f}s; "
+          f"it adds {added:.1f} MB to its base {base}")
+    return WRAPPER_IMAGE
