@@ -362,12 +362,19 @@ def test_stack_only_variables_never_reach_the_wrapper():
 
 # --- docker stack config --------------------------------------------------------------------
 
+def has_stack_config(docker: str) -> bool:
+    # An old client (Debian bookworm's docker.io 20.10) has no `stack config` and answers
+    # `docker stack config --help` with the help of `docker stack`, exit code 0.
+    usage = subprocess.run([docker, "stack", "--help"], capture_output=True, text=True).stdout
+    return bool(re.search(r"^\s+config\s", usage, re.M))
+
+
 def docker_stack_config(env_overrides: dict[str, str], drop: tuple[str, ...] = ()):
     docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "stack", "config", "--help"],
-                                        capture_output=True).returncode != 0:
+    if docker is None or not has_stack_config(docker):
         if os.environ.get("CI"):
-            pytest.fail("the docker client with `docker stack config` is required in CI")
+            pytest.fail("CI needs a docker client that has `docker stack config` "
+                        f"(found: {docker or 'none'})")
         pytest.skip("no docker client with `docker stack config`")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
     env.update(env_overrides)
