@@ -304,7 +304,9 @@ BY_KEY = {s.key: s for s in SETTINGS}
 BY_ENV = {s.env_name: s for s in SETTINGS}
 
 # HARBOR_* variables that belong to the compose, stack and catalog files, not to the generator.
-IGNORED_PREFIXES = ("HARBOR_SETUP_", "HARBOR_IMAGE_", "HARBOR_NFS_", "HARBOR_WRAPPER_")
+IGNORED_PREFIXES = ("HARBOR_SETUP_", "HARBOR_IMAGE_", "HARBOR_NFS_", "HARBOR_WRAPPER_",
+                    "HARBOR_TRAEFIK_", "HARBOR_NETWORK_", "HARBOR_DATA_NODE_", "HARBOR_ENV_FILE")
+IGNORED_SUFFIXES = ("_REPLICAS",)  # the stack's HARBOR_<SERVICE>_REPLICAS
 
 # Variables the wrapper reads that are not settings of Harbor.
 META_VARIABLES = {

@@ -203,7 +203,7 @@ def load(variables: Mapping[str, str] | None = None) -> Settings:
         schema.META_VARIABLES)
     for name in sorted(variables):
         if name.startswith("HARBOR_") and name not in known and not name.startswith(
-                schema.IGNORED_PREFIXES):
+                schema.IGNORED_PREFIXES) and not name.endswith(schema.IGNORED_SUFFIXES):
             warnings.append(f"{name} is not a variable the wrapper knows; it is ignored")
 
     def given(setting: schema.Setting) -> str | None:
