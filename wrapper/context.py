@@ -79,6 +79,20 @@ def database(s, keys) -> dict[str, object]:
     }
 
 
+def database_env(db: dict, prefix: str, name_variable: str) -> dict[str, object]:
+    """The connection settings as core (POSTGRESQL_*) and the exporter (HARBOR_DATABASE_*)
+    read them; they differ only in prefix and in the name of the database variable."""
+    return {
+        f"{prefix}HOST": db["host"], f"{prefix}PORT": db["port"],
+        f"{prefix}USERNAME": db["username"], f"{prefix}PASSWORD": db["password"],
+        f"{prefix}{name_variable}": db["name"], f"{prefix}SSLMODE": db["sslmode"],
+        f"{prefix}MAX_IDLE_CONNS": db["max_idle_conns"],
+        f"{prefix}MAX_OPEN_CONNS": db["max_open_conns"],
+        f"{prefix}CONN_MAX_LIFETIME": db["conn_max_lifetime"],
+        f"{prefix}CONN_MAX_IDLE_TIME": db["conn_max_idle_time"],
+    }
+
+
 @dataclass(frozen=True)
 class Redis:
     host: str

@@ -21,12 +21,6 @@ def files(s, keys, paths):
         "HARBOR_REDIS_NAMESPACE": "harbor_job_service_namespace", "HARBOR_REDIS_TIMEOUT": 3600,
         "HARBOR_SERVICE_PORT": 8443 if itls else 8080,
         "HARBOR_SERVICE_SCHEME": "https" if itls else "http",
-        "HARBOR_DATABASE_HOST": db["host"], "HARBOR_DATABASE_PORT": db["port"],
-        "HARBOR_DATABASE_USERNAME": db["username"], "HARBOR_DATABASE_PASSWORD": db["password"],
-        "HARBOR_DATABASE_DBNAME": db["name"], "HARBOR_DATABASE_SSLMODE": db["sslmode"],
-        "HARBOR_DATABASE_MAX_IDLE_CONNS": db["max_idle_conns"],
-        "HARBOR_DATABASE_MAX_OPEN_CONNS": db["max_open_conns"],
-        "HARBOR_DATABASE_CONN_MAX_LIFETIME": db["conn_max_lifetime"],
-        "HARBOR_DATABASE_CONN_MAX_IDLE_TIME": db["conn_max_idle_time"],
+        **ctx.database_env(db, "HARBOR_DATABASE_", "DBNAME"),
     }
     return [env_file("config/exporter/env", env)]
