@@ -196,7 +196,13 @@ def test_trace_metric_cache(keys):
     assert env["METRIC_ENABLE"] == "true" and env["METRIC_PORT"] == "9091"
     assert env["CACHE_ENABLED"] == "true" and env["_REDIS_URL_CACHE_LAYER"].startswith(
         "redis://redis:6379/9")
-    assert "exporter" in " ".join(render(exporter, keys, **s))
+    exporter_env = env_of(render(exporter, keys, **s)["config/exporter/env"])
+    assert exporter_env["HARBOR_DATABASE_DBNAME"] == "registry"
+    assert exporter_env["HARBOR_DATABASE_PASSWORD"] == keys.database_password
+    assert exporter_env["HARBOR_DATABASE_MAX_OPEN_CONNS"] == "900"
+    assert exporter_env["HARBOR_REDIS_URL"] == "redis://redis:6379/2?idle_timeout_seconds=30"
+    assert exporter_env["HARBOR_SERVICE_PORT"] == "8080"
+    assert exporter_env["HARBOR_SERVICE_SCHEME"] == "http"
     assert not render(exporter, keys)
 
 
