@@ -1,0 +1,71 @@
+"""The compose file and its opt-in overrides load in the real compose v2 (no engine needed)."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE = REPO / "compose"
+
+
+def compose_config(*files: str, env: dict) -> subprocess.CompletedProcess:
+    if shutil.which("docker") is None or subprocess.run(
+            ["docker", "compose", "version"], capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("the docker compose v2 plugin is missing (run .ci/start-engine.sh)")
+        pytest.skip("the docker compose v2 plugin is missing")
+    args = ["docker", "compose"]
+    for name in files:
+        args += ["-f", str(COMPOSE / name)]
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
+    return subprocess.run(args + ["config", "--format", "json"], capture_output=True, text=True,
+                          env={**variables, **env})
+
+
+def test_missing_hostname_is_named():
+    result = compose_config("docker-compose.yml", env={})
+    assert result.returncode != 0 and "HARBOR_HOSTNAME" in result.stderr
+
+
+def test_only_set_variables_reach_the_wrapper():
+    result = compose_config("docker-compose.yml", env={"HARBOR_HOSTNAME": "h.example.test",
+                                                       "HARBOR_LOG_LEVEL": "debug"})
+    assert result.returncode == 0, result.stderr
+    env = json.loads(result.stdout)["services"]["setupwrapper"]["environment"]
+    assert env["HARBOR_LOG_LEVEL"] == "debug" and env["HARBOR_HOSTNAME"] == "h.example.test"
+    assert env["HARBOR_CACHE_ENABLED"] is None  # unset: not passed at all
+
+
+def test_secrets_override(tmp_path):
+    (tmp_path / "a").write_text("admin\n")
+    (tmp_path / "d").write_text("db\n")
+    result = compose_config("docker-compose.yml", "docker-compose.secrets.yml",
+                            env={"HARBOR_HOSTNAME": "h.example.test",
+                                 "HARBOR_ADMIN_PASSWORD_SECRET": str(tmp_path / "a"),
+                                 "HARBOR_DATABASE_PASSWORD_SECRET": str(tmp_path / "d")})
+    assert result.returncode == 0, result.stderr
+    wrapper = json.loads(result.stdout)["services"]["setupwrapper"]
+    assert wrapper["environment"]["HARBOR_ADMIN_PASSWORD_FILE"] == "/run/secrets/harbor_admin_password"
+    assert {s["source"] for s in wrapper["secrets"]} == {"harbor_admin_password",
+                                                         "harbor_database_password"}
+
+
+def test_syslog_and_metrics_overrides():
+    result = compose_config("docker-compose.yml", "docker-compose.syslog.yml",
+                            env={"HARBOR_HOSTNAME": "h.example.test", "COMPOSE_PROFILES": "syslog"})
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert services["core"]["logging"]["driver"] == "syslog"
+    assert services["core"]["logging"]["options"]["tag"] == "core"
+    assert services["core"]["depends_on"]["log"]["condition"] == "service_healthy"
+    result = compose_config("docker-compose.yml", "docker-compose.metrics.yml",
+                            env={"HARBOR_HOSTNAME": "h.example.test", "COMPOSE_PROFILES": "metrics",
+                                 "HARBOR_METRIC_PORT": "9191"})
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert any(p["target"] == 9090 and p["published"] == "9191" for p in services["proxy"]["ports"])
+    assert "exporter" in services
