@@ -10,8 +10,11 @@ sh .ci/start-engine.sh
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     # nginx is only used for `nginx -t`; keep Debian from starting it as a service
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light \
-        >/dev/null
+    install_nginx() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            nginx-light >/dev/null
+    }
+    install_nginx || { apt-get update -qq >/dev/null && install_nginx; }
     rm -f /usr/sbin/policy-rc.d
     echo "[tests] installed nginx-light (for nginx -t)"
 fi
