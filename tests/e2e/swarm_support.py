@@ -1,0 +1,438 @@
+"""Helpers for the Swarm end-to-end test (tests/e2e/test_swarm.py).
+
+- `derive_stack`: compose/docker-stack.yml made deployable on this one test machine;
+- `Swarm`: joins the engine to a one-node swarm when it is in none, and leaves it again;
+- `Stack`: deploy, tasks, bounded waits with diagnostics, files and logs of task containers;
+- `TlsFront`: the test's stand-in for Traefik, a host nginx terminating TLS in front of each
+  proxy task's published port.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from e2e_support import REPO, sh
+
+STACK_FILE = REPO / "compose" / "docker-stack.yml"
+LABEL = "harbor-setupwrapper-e2e"  # on the Docker secrets the test creates
+
+
+# --------------------------------------------------------------------------- the stack file
+
+def derive_stack(text: str) -> dict:
+    """The real stack, with what this machine cannot run swapped for what it can.
+
+    - every volume a plain local volume: this kernel has no NFS client;
+    - `endpoint_mode: dnsrr` on every service: without the ip_vs module, Swarm's virtual IPs
+      and the ingress routing mesh do not work ("No route to host");
+    - the proxy's port 8080 published in host mode, without a fixed number: Docker picks a
+      free host port per task, so two replicas on one node do not collide. The test puts a
+      TLS front (TlsFront) on each, in place of Traefik.
+    Everything else (images, entrypoints, shim loop, secrets, mounts, capabilities, the
+    wrapper's environment, replicas, placement) is the file's own; variables are
+    substituted by `docker stack deploy` as in production.
+    """
+    doc = yaml.safe_load(text)  # anchors and merge keys are resolved here
+    for key in [k for k in doc if str(k).startswith("x-")]:
+        del doc[key]  # already merged; x-nfs would demand HARBOR_NFS_SERVER
+    volumes = doc["volumes"]
+    assert all(v["driver_opts"]["type"] == "nfs" for v in volumes.values()), \
+        "the stack's volumes are no longer all NFS: revisit derive_stack"
+    doc["volumes"] = {name: {"driver": "local"} for name in volumes}
+    for service in doc["services"].values():
+        service.setdefault("deploy", {})["endpoint_mode"] = "dnsrr"
+    proxy = doc["services"]["proxy"]
+    assert "ports" not in proxy, "the stack publishes the proxy itself now: revisit derive_stack"
+    proxy["ports"] = [{"target": 8080, "protocol": "tcp", "mode": "host"}]
+    return doc
+
+
+# --------------------------------------------------------------------------- swarm mode
+
+class Swarm:
+    def __init__(self):
+        self.created = False
+
+    @staticmethod
+    def state() -> tuple[str, bool]:
+        out = sh("docker", "info", "--format",
+                 "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").stdout.split()
+        return out[0], out[1] == "true"
+
+    def ensure(self) -> None:
+        state, manager = self.state()
+        if state == "inactive":
+            sh("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
+            self.created = True
+            print("\n[swarm-e2e] docker swarm init --advertise-addr 127.0.0.1 (left at the end)")
+        elif state != "active" or not manager:
+            raise AssertionError(f"the engine is in swarm state {state!r} (manager: {manager}); "
+                                 "the test needs a manager node or no swarm at all")
+
+    def leave(self) -> None:
+        if self.created:
+            sh("docker", "swarm", "leave", "--force", check=False)
+            self.created = False
+
+
+# --------------------------------------------------------------------------- waiting
+
+def wait_for(what: str, probe, timeout: float, diagnose=None, interval: float = 1.0):
+    """Calls probe() until it returns something true; AssertionError after timeout seconds."""
+    started = time.monotonic()
+    last = ""
+    while True:
+        try:
+            result = probe()
+        except AssertionError as exc:  # a probe may explain why it is not there yet
+            result, last = None, str(exc)
+        if result:
+            return result
+        if time.monotonic() - started > timeout:
+            details = diagnose() if diagnose else ""
+            raise AssertionError(f"{what}: still not the case after {timeout:.0f}s"
+                                 f"{' (last: ' + last[-2000:] + ')' if last else ''}\n{details}")
+        time.sleep(interval)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- the stack
+
+class Stack:
+    def __init__(self, name: str, file: Path, env: dict[str, str]):
+        self.name = name
+        self.file = file
+        self.env = env
+        self.services = list(yaml.safe_load(file.read_text())["services"])
+
+    def service(self, short: str) -> str:
+        return f"{self.name}_{short}"
+
+    def deploy(self) -> None:
+        sh("docker", "stack", "deploy", "--detach=true", "--resolve-image", "never",
+           "-c", str(self.file), self.name, env=self.env, timeout=300)
+
+    # --- tasks
+    def tasks(self, short: str) -> list[dict]:
+        ids = sh("docker", "service", "ps", "-q", "--no-trunc", self.service(short),
+                 check=False).stdout.split()
+        if not ids:
+            return []
+        result = sh("docker", "inspect", *ids, check=False)
+        return json.loads(result.stdout or "[]")
+
+    def running(self, short: str) -> list[dict]:
+        """Tasks that should run and do (Swarm says running only once healthy)."""
+        return sorted((t for t in self.tasks(short)
+                       if t["DesiredState"] == "running" and t["Status"]["State"] == "running"),
+                      key=lambda t: t.get("Slot", 0))
+
+    def desired_replicas(self, short: str) -> int:
+        spec = json.loads(sh("docker", "service", "inspect", self.service(short)).stdout)[0]
+        return spec["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
+
+    def converged(self, shorts) -> bool:
+        missing = []
+        for short in shorts:
+            want, have = self.desired_replicas(short), len(self.running(short))
+            if have != want:
+                missing.append(f"{short} {have}/{want}")
+        if missing:
+            raise AssertionError("running/desired: " + ", ".join(missing))
+        return True
+
+    def job_iteration(self) -> int:
+        spec = json.loads(sh("docker", "service", "inspect", self.service("setupwrapper")).stdout)[0]
+        return (spec.get("JobStatus") or {}).get("JobIteration", {}).get("Index", 0)
+
+    def job_done(self, iteration: int) -> bool:
+        tasks = [t for t in self.tasks("setupwrapper")
+                 if t.get("JobIteration", {}).get("Index", 0) == iteration]
+        if any(t["Status"]["State"] == "complete" for t in tasks):
+            return True
+        failed = [t for t in tasks if t["Status"]["State"] in ("failed", "rejected")]
+        if len(failed) >= 3:  # the stack's restart policy: max_attempts 3
+            raise RuntimeError(f"the setupwrapper job failed {len(failed)} times:\n"
+                               + self.diagnostics(["setupwrapper"]))
+        states = [t["Status"]["State"] for t in tasks] or "no task yet"
+        raise AssertionError(f"setupwrapper iteration {iteration}: {states}")
+
+    @staticmethod
+    def container(task: dict) -> str:
+        return task["Status"]["ContainerStatus"]["ContainerID"]
+
+    def address(self, task: dict, network: str) -> str:
+        for attachment in task.get("NetworksAttachments", []):
+            if attachment["Network"]["Spec"]["Name"] == network:
+                return attachment["Addresses"][0].split("/")[0]
+        raise AssertionError(f"task {task['ID']} has no address on {network}")
+
+    @staticmethod
+    def published_port(task: dict) -> int:
+        """The host port Docker picked for this task (host mode, no fixed number)."""
+        cid = Stack.container(task)
+        ports = json.loads(sh("docker", "inspect", "-f", "{{json .NetworkSettings.Ports}}",
+                              cid).stdout)
+        return int(ports["8080/tcp"][0]["HostPort"])
+
+    # --- inside task containers
+    @staticmethod
+    def read(cid: str, path: str) -> bytes:
+        result = subprocess.run(["docker", "exec", cid, "cat", path], check=False,
+                                capture_output=True, timeout=60)
+        assert result.returncode == 0, f"docker exec {cid[:12]} cat {path}: {result.stderr!r}"
+        return result.stdout
+
+    @staticmethod
+    def process_env(cid: str) -> dict[str, str]:
+        """The environment the container's main process (pid 1) was started with."""
+        raw = Stack.read(cid, "/proc/1/environ")
+        return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+    @staticmethod
+    def curl(cid: str, *args: str) -> str:
+        result = subprocess.run(["docker", "exec", cid, "curl", "-sS", *args], check=False,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"curl {args} in {cid[:12]}: {result.stderr}"
+        return result.stdout
+
+    @staticmethod
+    def logs(cid: str) -> str:
+        result = subprocess.run(["docker", "logs", cid], check=False, capture_output=True,
+                                text=True, timeout=60)
+        return result.stdout + result.stderr
+
+    # --- diagnostics
+    def diagnostics(self, shorts=None, tail: int = 40) -> str:
+        parts = [sh("docker", "stack", "ps", "--no-trunc", self.name, check=False).stdout]
+        for short in shorts or self.services:
+            svc = self.service(short)
+            ps = sh("docker", "service", "ps", "--no-trunc", svc, check=False)
+            logs = sh("docker", "service", "logs", "--no-trunc", "--timestamps", "--tail",
+                      str(tail), svc, check=False, timeout=60)
+            parts.append(f"===== {svc}: docker service ps --no-trunc\n{ps.stdout}{ps.stderr}"
+                         f"===== {svc}: docker service logs --tail {tail}\n"
+                         f"{logs.stdout[-6000:]}{logs.stderr[-6000:]}")
+        return "\n".join(parts)
+
+    # --- removal
+    def remove(self, timeout: float = 120) -> list[str]:
+        """Removes the stack, then its containers' leftovers: volumes and network."""
+        problems = []
+        sh("docker", "stack", "rm", self.name, check=False, timeout=120)
+        label = f"label=com.docker.stack.namespace={self.name}"
+
+        def containers_gone():
+            left = sh("docker", "ps", "-a", "--filter", label, "--format",
+                      '{{.ID}} {{.State}} {{.Label "com.docker.swarm.service.name"}}',
+                      check=False).stdout.split("\n")
+            left = [line.split() for line in left if line.strip()]
+            # Swarm never removes the containers of a removed job service's tasks
+            # (moby/moby#44312, #42789); they hold the volumes, so the test removes them
+            for cid, state, service in left:
+                if service == self.service("setupwrapper") and state != "running":
+                    sh("docker", "rm", "-f", cid, check=False)
+            if left:
+                raise AssertionError(f"{len(left)} container(s) left")
+            return True
+        try:
+            wait_for(f"containers of stack {self.name} removed", containers_gone, timeout)
+        except AssertionError as exc:
+            problems.append(str(exc).splitlines()[0])
+        for volume in sh("docker", "volume", "ls", "-q", "--filter", label,
+                         check=False).stdout.split():
+            result = sh("docker", "volume", "rm", "-f", volume, check=False)
+            if result.returncode != 0:
+                problems.append(f"volume {volume}: {result.stderr.strip()}")
+        return problems
+
+
+def remove_network(name: str, timeout: float = 60) -> list[str]:
+    def gone():
+        if sh("docker", "network", "inspect", name, check=False).returncode != 0:
+            return True
+        sh("docker", "network", "rm", name, check=False)
+        return False
+    try:
+        wait_for(f"network {name} removed", gone, timeout)
+    except AssertionError as exc:
+        return [str(exc).splitlines()[0]]
+    return []
+
+
+# --------------------------------------------------------------------------- secrets
+
+def create_secret(name: str, value: str) -> None:
+    existing = sh("docker", "secret", "inspect", name, check=False)
+    if existing.returncode == 0:
+        labels = json.loads(existing.stdout)[0]["Spec"].get("Labels") or {}
+        if LABEL not in labels:
+            raise AssertionError(f"a Docker secret {name} exists and was not made by this test; "
+                                 "the test will not replace it (remove it or use another engine)")
+        sh("docker", "secret", "rm", name)
+    sh("docker", "secret", "create", "--label", f"{LABEL}=swarm", name, "-", input=value)
+
+
+def remove_secret(name: str) -> list[str]:
+    existing = sh("docker", "secret", "inspect", name, check=False)
+    if existing.returncode != 0:
+        return []
+    labels = json.loads(existing.stdout)[0]["Spec"].get("Labels") or {}
+    if LABEL not in labels:
+        return []
+    # a service being removed may still hold it for a moment
+    try:
+        wait_for(f"secret {name} removed",
+                 lambda: sh("docker", "secret", "rm", name, check=False).returncode == 0, 60)
+    except AssertionError as exc:
+        return [str(exc).splitlines()[0]]
+    return []
+
+
+# --------------------------------------------------------------------------- Traefik's stand-in
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class TlsFront:
+    """A host nginx in Traefik's place: TLS on HOST:<front port> per proxy slot, proxied to
+    that slot's task on 127.0.0.1:<published port>, keeping the Host header and setting
+    X-Forwarded-Proto: https, without buffering or a body-size limit (as the stack's header
+    tells Traefik users to). Its certificate comes from a CA the test makes; the stack's
+    wrapper makes none, as Harbor speaks plain http behind Traefik (HARBOR_PROTOCOL=http)."""
+
+    def __init__(self, host: str, slots: list[int]):
+        from wrapper import pki
+
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
+                                          else None)
+        assert nginx, "nginx is missing on this host (tests/run.sh installs nginx-light)"
+        self.nginx = nginx
+        self.host = host
+        self.dir = Path(tempfile.mkdtemp(prefix="harbor-swarm-front-"))
+        os.chmod(self.dir, 0o755)
+        (self.dir / "tmp").mkdir(mode=0o777)
+        os.chmod(self.dir / "tmp", 0o777)
+        ca_key, self.ca = pki.new_ca("harbor swarm e2e front CA", 2)
+        key = pki.new_ec_key()
+        (self.dir / "server.key").write_bytes(key)
+        (self.dir / "server.crt").write_bytes(
+            pki.issue(ca_key, self.ca, key, host, [host], 2))
+        self.ports = {slot: free_port(host) for slot in slots}
+        self.backends: dict[int, int] = {}
+        self.proc: subprocess.Popen | None = None
+
+    def address(self, slot: int) -> str:
+        return f"{self.host}:{self.ports[slot]}"
+
+    def _config(self) -> str:
+        d = self.dir
+        servers = []
+        for slot, port in self.ports.items():
+            backend = self.backends.get(slot, 1)  # nothing listens on port 1: 502
+            servers.append(f"""
+  server {{
+    listen {self.host}:{port} ssl;
+    ssl_certificate {d}/server.crt;
+    ssl_certificate_key {d}/server.key;
+    client_max_body_size 0;
+    location / {{
+      proxy_pass http://127.0.0.1:{backend};
+      proxy_http_version 1.1;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 900;
+      proxy_send_timeout 900;
+    }}
+  }}""")
+        return f"""worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 256; }}
+http {{
+  access_log {d}/access.log;
+  client_body_temp_path {d}/tmp/body;
+  proxy_temp_path {d}/tmp/proxy;
+  fastcgi_temp_path {d}/tmp/fastcgi;
+  uwsgi_temp_path {d}/tmp/uwsgi;
+  scgi_temp_path {d}/tmp/scgi;
+{''.join(servers)}
+}}
+"""
+
+    def point(self, backends: dict[int, int]) -> None:
+        """Sends each slot's front to that host port; starts or reloads nginx if needed."""
+        if self.proc is not None and self.proc.poll() is None and backends == self.backends:
+            return
+        self.backends = dict(backends)
+        (self.dir / "nginx.conf").write_text(self._config())
+        sh(self.nginx, "-t", "-q", "-e", str(self.dir / "error.log"), "-c",
+           str(self.dir / "nginx.conf"))
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [self.nginx, "-e", str(self.dir / "error.log"), "-c",
+                 str(self.dir / "nginx.conf"), "-g", "daemon off;"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            self.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.5)  # new workers take over
+        for port in self.ports.values():
+            wait_for(f"the TLS front listens on {self.host}:{port}",
+                     lambda port=port: _connects(self.host, port), 15, interval=0.2)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _connects(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def env_value(env_file: bytes, name: str) -> str:
+    for line in env_file.decode().splitlines():
+        if line.startswith(name + "="):
+            return line.split("=", 1)[1]
+    raise AssertionError(f"{name} is not in the env file")
+
+
+def realm_of(header: str) -> str:
+    match = re.search(r'realm="([^"]+)"', header)
+    assert match, header
+    return match.group(1)

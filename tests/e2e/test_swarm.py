@@ -1,0 +1,573 @@
+"""Harbor on Docker Swarm with compose/docker-stack.yml, end to end (issue 4).
+
+The stack is deployed as written, with what this one machine cannot run swapped out
+(swarm_support.derive_stack): local volumes instead of NFS (no NFS client in this kernel),
+`endpoint_mode: dnsrr` (no ip_vs module, so no virtual IPs and no routing mesh), and the
+proxy's port 8080 published in host mode in place of Traefik, on a port Docker picks per
+task. Traefik's part, TLS in front of the proxy with the Host header kept, is played by a
+host nginx (swarm_support.TlsFront), one front per proxy replica. Replicas come from the
+stack's own variables: 2 of core, registry and proxy. The images are the stand-ins of
+tests/e2e/images and the wrapper image built from the repo's Dockerfile.
+
+The host name is 127.0.0.4: a loopback address other than 127.0.0.1 (which Harbor refuses).
+Docker treats 127.0.0.0/8 registries as insecure and skips certificate checks, so TLS trust is
+checked with Python's ssl module. The certificate is the front's, made by the test: behind
+Traefik, Harbor speaks plain http (the stack sets HARBOR_PROTOCOL=http) and the wrapper makes
+none.
+
+nginx in the proxy resolves `core` once, at its start. With dnsrr that gives the addresses of
+the core tasks healthy at that moment, which go stale when Swarm replaces core tasks (with
+the stack's default endpoint_mode vip, `core` is a stable virtual IP). The test measures
+whether the proxies still reach every core task after each replacement; when they do not, it
+prints and warns a FINDING and restarts the proxy tasks, so that the rest is still proven.
+
+The test joins the engine to a one-node swarm when it is in none, and leaves it at the end.
+Everything it creates (stack, secrets, volumes, network, certs.d entries, logins, images) is
+removed even when it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from e2e_support import sh
+from swarm_support import (STACK_FILE, Stack, Swarm, TlsFront, basic, create_secret,
+                           derive_stack, env_value, realm_of, remove_network, remove_secret, sha,
+                           wait_for)
+
+pytestmark = pytest.mark.swarm_e2e
+
+STACK = "harborswarme2e"
+NETWORK = "harborswarme2e"  # HARBOR_NETWORK_NAME: the overlay network's real name
+HOST = "127.0.0.4"
+# arrives intact through the Docker secret, the wrapper's _FILE and the shim
+PASSWORD = "p@ss w0rd #1 $HOME \\ \"q\" 'x'"
+SECRETS = ("harbor_admin_password", "harbor_database_password")
+CERTS_D = Path("/etc/docker/certs.d")
+REPLICAS = {"core": 2, "registry": 2, "proxy": 2}
+HARBOR = ("registry", "registryctl", "postgresql", "redis", "core", "portal", "jobservice",
+          "proxy")
+REPO_NAME = "library/swarm-e2e"
+# Files every replica reads from the harbor-setup volume
+SHARED_FILES = (
+    "secret/keys/secretkey", "secret/core/private_key.pem", "secret/registry/root.crt",
+    "config/core/env", "config/registry/passwd", "config/registry/config.yml",
+    "config/jobservice/env", "config/registryctl/env",
+)
+# What must never change once made (configs may be re-rendered)
+KEYS = ("secret/keys/secretkey", "secret/core/private_key.pem", "secret/registry/root.crt",
+        "config/registry/passwd", "registry http.secret", "CORE_SECRET", "JOBSERVICE_SECRET",
+        "CSRF_KEY", "REGISTRY_CREDENTIAL_PASSWORD", "POSTGRESQL_PASSWORD")
+CORE_SECRETS = ("CORE_SECRET", "JOBSERVICE_SECRET", "CSRF_KEY", "REGISTRY_CREDENTIAL_USERNAME",
+                "REGISTRY_CREDENTIAL_PASSWORD", "HARBOR_ADMIN_PASSWORD", "POSTGRESQL_PASSWORD")
+EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def say(msg: str) -> None:
+    print(f"[swarm-e2e] {msg}", flush=True)
+
+
+def short_ids(counts: dict[str, int]) -> dict[str, int]:
+    return {cid[:12]: n for cid, n in counts.items()}
+
+
+class Deployment:
+    def __init__(self, stack: Stack, front: TlsFront):
+        self.stack = stack
+        self.front = front
+        self.logged_in: set[str] = set()
+        self.findings: list[str] = []
+        self.images: set[str] = set()
+
+    # --- the fronts follow the proxy tasks (a restarted task gets another host port)
+    def refresh_front(self, starting: bool = False) -> dict[int, int]:
+        states = ("running", "starting") if starting else ("running",)
+        backends = {}
+        for task in self.stack.tasks("proxy"):
+            if task["DesiredState"] != "running" or task["Status"]["State"] not in states:
+                continue
+            try:
+                backends[task["Slot"]] = Stack.published_port(task)
+            except (AssertionError, KeyError, IndexError, json.JSONDecodeError):
+                continue  # the container is going away
+        self.front.point(backends)
+        return backends
+
+    def try_login(self, slot: int) -> bool:
+        address = self.front.address(slot)
+        result = sh("docker", "login", address, "-u", "admin", "--password-stdin",
+                    check=False, input=PASSWORD, timeout=60)
+        if result.returncode == 0:
+            self.logged_in.add(address)
+            return True
+        try:  # Docker reports its fallback to http; say what https answered
+            status = self.get(slot, "/v2/")[0]
+        except OSError as exc:
+            status = f"{type(exc).__name__}: {exc}"
+        raise AssertionError(f"docker login {address}: {result.stderr.strip()[-500:]} "
+                             f"(GET https://{address}/v2/ answers {status})")
+
+    def login_everywhere(self, timeout: float = 90) -> float:
+        """docker login through every proxy replica; returns the seconds until all worked."""
+        started = time.monotonic()
+        for slot in sorted(self.front.ports):
+            wait_for(f"docker login through proxy replica {slot} ({self.front.address(slot)})",
+                     lambda slot=slot: self.refresh_front() and self.try_login(slot), timeout,
+                     diagnose=lambda: self.stack.diagnostics(["proxy", "core"]), interval=2)
+        return time.monotonic() - started
+
+    def proxies_follow_core(self, event: str) -> None:
+        """Do the proxies reach the current core tasks? nginx resolves `core` once, when it
+        starts. In the stack as shipped (endpoint_mode vip) that name is the service's stable
+        virtual IP; with dnsrr, which this machine needs, it is the addresses of the core
+        tasks that were healthy at that moment, and they go stale when core tasks are
+        replaced. Then the test restarts the proxies, and says so loudly."""
+        usage, failed = core_usage(self.stack)
+        reach = proxies_reaching_core(self.stack)
+        unused = [cid for cid, n in usage.items() if n == 0]
+        say(f"after {event}: core's ping through each proxy {reach}; tokens per core task "
+            f"{short_ids(usage)}; proxies where a token request failed {failed}")
+        if all(code == "200" for code in reach.values()) and not unused and not failed:
+            return
+        finding = (f"FINDING (dnsrr only): after {event}, the proxies' nginx still uses the core "
+                   f"addresses it resolved at its start: core ping through each proxy {reach}, "
+                   f"token requests failing or hanging through proxies {failed}, core tasks "
+                   f"that get no request {[cid[:12] for cid in unused]}. The test restarts the "
+                   "proxy tasks (docker kill; Swarm starts them again).")
+        say(finding)
+        warnings.warn(finding)
+        self.findings.append(finding)
+        self.restart_proxies()
+        reach = proxies_reaching_core(self.stack)
+        usage, failed = core_usage(self.stack)
+        say(f"after the proxy tasks restarted: core's ping through each proxy {reach}; tokens "
+            f"per core task {short_ids(usage)}")
+        assert all(code == "200" for code in reach.values()) and not failed, (reach, failed)
+        assert all(usage.values()), f"a core task still gets no request: {short_ids(usage)}"
+
+    def restart_proxies(self) -> None:
+        """Kills the proxy task containers; the restart policy brings them back and nginx
+        resolves `core` again. (Not `docker service update --force`: that leaves ForceUpdate
+        in the spec, and the next `docker stack deploy` resets it, rolling the proxies again.)"""
+        started = time.monotonic()
+        old = {Stack.container(t) for t in self.stack.running("proxy")}
+        for cid in old:
+            sh("docker", "kill", cid, check=False)
+
+        def proxies_restarted():
+            running = self.stack.running("proxy")
+            cids = {Stack.container(t) for t in running}
+            assert len(running) == REPLICAS["proxy"] and not cids & old, \
+                f"proxy running: {[(t['Slot'], t['Status']['State']) for t in running]}"
+            return True
+        wait_for("Swarm restarted the killed proxy tasks", proxies_restarted, 180,
+                 diagnose=lambda: self.stack.diagnostics(["proxy"]), interval=2)
+        self.refresh_front()
+        say(f"proxy tasks killed and restarted by Swarm in {time.monotonic() - started:.1f}s")
+
+    def image(self, slot: int, tag: str) -> str:
+        name = f"{self.front.address(slot)}/{REPO_NAME}:{tag}"
+        self.images.add(name)
+        return name
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cadata=self.front.ca.decode())
+
+    def get(self, slot: int, path: str):
+        """GET through a front over verified TLS; returns (status, headers, body)."""
+        url = f"https://{self.front.address(slot)}{path}"
+        try:
+            with urllib.request.urlopen(url, context=self.ssl_context(), timeout=15) as answer:
+                return answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+
+
+@pytest.fixture(scope="module")
+def deployment(wrapper_image, standins):
+    swarm = Swarm()
+    workdir = Path(tempfile.mkdtemp(prefix="harbor-swarm-e2e-"))
+    stack = front = d = None
+    try:
+        swarm.ensure()
+        stack_file = workdir / "docker-stack.yml"
+        stack_file.write_text(yaml.safe_dump(derive_stack(STACK_FILE.read_text()),
+                                             sort_keys=False))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
+        env.update({
+            "HARBOR_HOSTNAME": HOST,
+            "HARBOR_IMAGE_PREFIX": "harbor-standin",
+            "HARBOR_WRAPPER_IMAGE": wrapper_image,
+            "HARBOR_NETWORK_NAME": NETWORK,
+            "HARBOR_CORE_REPLICAS": str(REPLICAS["core"]),
+            "HARBOR_REGISTRY_REPLICAS": str(REPLICAS["registry"]),
+            "HARBOR_PROXY_REPLICAS": str(REPLICAS["proxy"]),
+            # one node: postgresql and redis may run on it without a node label
+            "HARBOR_DATA_NODE_CONSTRAINT": "node.role == manager",
+        })
+        stack = Stack(STACK, stack_file, env)
+        if STACK in sh("docker", "stack", "ls", "--format", "{{.Name}}").stdout.split():
+            say(f"removing a stack {STACK} left by an earlier run")
+            stack.remove()
+        remove_network(NETWORK)
+        create_secret("harbor_admin_password", PASSWORD)
+        create_secret("harbor_database_password", os.urandom(12).hex())
+        front = TlsFront(HOST, list(range(1, REPLICAS["proxy"] + 1)))
+        for slot in front.ports:  # what a client of Traefik's certificate does
+            folder = CERTS_D / front.address(slot)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "ca.crt").write_bytes(front.ca)
+        d = Deployment(stack, front)
+        yield d
+    finally:
+        problems = []
+        if d is not None:
+            for address in d.logged_in:
+                sh("docker", "logout", address, check=False)
+            for image in d.images:
+                sh("docker", "rmi", "-f", image, check=False)
+        if front is not None:
+            front.stop()
+            for slot in front.ports:
+                shutil.rmtree(CERTS_D / front.address(slot), ignore_errors=True)
+        if stack is not None:
+            problems += stack.remove()
+        problems += remove_network(NETWORK)
+        for name in SECRETS:
+            problems += remove_secret(name)
+        shutil.rmtree(workdir, ignore_errors=True)
+        swarm.leave()
+        if problems:
+            raise AssertionError("cleanup incomplete:\n" + "\n".join(problems))
+
+
+# --------------------------------------------------------------------------- checks
+
+def shared_view(cid: str) -> dict[str, str]:
+    """Hashes of what one task container reads from the harbor-setup volume."""
+    view = {path: sha(Stack.read(cid, f"/harbor-setup/{path}")) for path in SHARED_FILES}
+    registry_config = yaml.safe_load(Stack.read(cid, "/harbor-setup/config/registry/config.yml"))
+    secret = registry_config["http"]["secret"]
+    assert secret and secret != "placeholder"
+    view["registry http.secret"] = sha(secret.encode())
+    core_env = Stack.read(cid, "/harbor-setup/config/core/env")
+    for name in CORE_SECRETS:
+        view[name] = sha(env_value(core_env, name).encode())
+    return view
+
+
+def check_same_keys(stack: Stack) -> dict[str, str]:
+    """Every replica reads the same keys, and the running processes hold the same secrets."""
+    wait_for("every service runs its replicas", lambda: stack.converged(HARBOR), 180,
+             diagnose=stack.diagnostics, interval=2)
+    views, where = {}, {}
+    for short in HARBOR:
+        if short in ("postgresql", "redis"):  # uid 999: reads its own env file only
+            continue
+        for task in stack.running(short):
+            cid = Stack.container(task)
+            views[f"{short}.{task['Slot']}"] = shared_view(cid)
+            where[f"{short}.{task['Slot']}"] = cid
+    reference = views["core.1"]
+    for replica, view in views.items():
+        differing = sorted(k for k in reference if view.get(k) != reference[k])
+        assert not differing, f"{replica} reads other {differing} than core.1"
+    counted = {s: sum(1 for r in views if r.startswith(s + ".")) for s in REPLICAS}
+    assert counted == REPLICAS, counted
+
+    # what the processes were started with, not only what the volume holds
+    envs = {r: Stack.process_env(cid) for r, cid in where.items() if r.startswith("core.")}
+    for replica, env in envs.items():
+        assert env["HARBOR_ADMIN_PASSWORD"] == PASSWORD, f"{replica}: admin password mangled"
+        for name in CORE_SECRETS:
+            assert sha(env[name].encode()) == reference[name], f"{replica}: {name} differs"
+    for replica, cid in where.items():
+        if replica.startswith("registry."):  # the fixed path the registry image reads
+            fixed = yaml.safe_load(Stack.read(cid, "/etc/registry/config.yml"))
+            assert sha(fixed["http"]["secret"].encode()) == reference["registry http.secret"]
+    say(f"same keys and secrets in {len(views)} task containers ({', '.join(sorted(views))}); "
+        f"core processes hold the same CORE_SECRET, JOBSERVICE_SECRET, CSRF_KEY, registry "
+        f"credential and admin password")
+    return reference
+
+
+def check_tokens_across_cores(stack: Stack) -> None:
+    """A token signed by one core replica is accepted by every other (same token key)."""
+    cores = [Stack.container(t) for t in stack.running("core")]
+    assert len(cores) == REPLICAS["core"]
+    scope = f"repository:{REPO_NAME}:pull"
+    auth = basic("admin", PASSWORD)
+    for issuer in cores:
+        answer = Stack.curl(issuer, "-H", f"Authorization: {auth}",
+                            f"http://localhost:8080/service/token?service=harbor-registry"
+                            f"&scope={scope}")
+        token = json.loads(answer)["token"]
+        for verifier in cores:
+            code = Stack.curl(verifier, "-o", "/dev/null", "-w", "%{http_code}",
+                              "-H", f"Authorization: Bearer {token}",
+                              f"http://localhost:8080/v2/{REPO_NAME}/tags/list")
+            assert code == "200", f"core {verifier[:12]} refused a token of {issuer[:12]}: {code}"
+    bogus = Stack.curl(cores[0], "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                       "Authorization: Bearer x.y.z", f"http://localhost:8080/v2/{REPO_NAME}/tags/list")
+    assert bogus == "401"
+    say(f"tokens of each of {len(cores)} core replicas are accepted by every core replica")
+
+
+def check_uploads_across_registries(stack: Stack, reference_env: bytes) -> None:
+    """An upload begun on one registry replica is finished on another (same http.secret)."""
+    registries = [Stack.container(t) for t in stack.running("registry")]
+    assert len(registries) == REPLICAS["registry"]
+    user = env_value(reference_env, "REGISTRY_CREDENTIAL_USERNAME")
+    password = env_value(reference_env, "REGISTRY_CREDENTIAL_PASSWORD")
+    for first, second in ((registries[0], registries[1]), (registries[1], registries[0])):
+        headers = Stack.curl(first, "-i", "-X", "POST", "-u", f"{user}:{password}",
+                             f"http://localhost:5000/v2/{REPO_NAME}-probe/blobs/uploads/")
+        assert headers.startswith("HTTP/1.1 202"), headers[:300]
+        location = next(line.split(":", 1)[1].strip() for line in headers.splitlines()
+                        if line.lower().startswith("location:"))
+        parts = urlsplit(location)
+        url = f"http://localhost:5000{parts.path}?{parts.query}&digest={EMPTY_DIGEST}"
+        tampered = url.replace("_state=", "_state=A", 1)
+        code = Stack.curl(second, "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                          "-u", f"{user}:{password}", "-H", "Content-Length: 0", tampered)
+        # distribution answers 400 or 404 (BLOB_UPLOAD_INVALID / _UNKNOWN) to a forged state
+        assert code in ("400", "404"), f"a tampered upload state was not refused ({code})"
+        code = Stack.curl(second, "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                          "-u", f"{user}:{password}", "-H", "Content-Length: 0", url)
+        assert code == "201", f"registry {second[:12]} refused an upload begun on {first[:12]}"
+    say("uploads begun on one registry replica are completed on the other")
+
+
+def tls_verified(front: TlsFront, slot: int, ca: bytes) -> bool:
+    context = ssl.create_default_context(cadata=ca.decode())
+    with socket.create_connection((HOST, front.ports[slot]), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=HOST) as tls:
+            return tls.version() is not None
+
+
+def build_image(name: str) -> str:
+    with tempfile.TemporaryDirectory() as context:
+        Path(context, "payload").write_bytes(os.urandom(3 * 1024 * 1024))
+        Path(context, "Dockerfile").write_text("FROM scratch\nCOPY payload /payload\n")
+        sh("docker", "build", "-q", "-t", name, context,
+           env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return sh("docker", "image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
+
+
+def pull(name: str) -> str:
+    sh("docker", "rmi", "-f", name, check=False)
+    sh("docker", "pull", name, timeout=300)
+    return sh("docker", "image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
+
+
+def core_usage(stack: Stack, rounds: int = 4) -> tuple[dict[str, int], list[int]]:
+    """Which core tasks the proxies send requests to: tokens asked through each proxy task,
+    counted in each core task's log; and the proxy slots where a request failed."""
+    def issued():
+        return {Stack.container(t): Stack.logs(Stack.container(t)).count("token: issued")
+                for t in stack.running("core")}
+    before = issued()
+    auth = basic("admin", PASSWORD)
+    failed = []
+    for task in stack.running("proxy"):
+        for _ in range(rounds):
+            code = "000"
+            try:
+                code = Stack.curl(Stack.container(task), "-o", "/dev/null", "-w", "%{http_code}",
+                                  "--max-time", "5", "-H", f"Authorization: {auth}",
+                                  "http://localhost:8080/service/token?service=harbor-registry")
+            except AssertionError:
+                pass
+            if code != "200":
+                failed.append(task["Slot"])
+                break  # a hanging upstream costs 5 s a request: one is enough to know
+    return {cid: n - before.get(cid, 0) for cid, n in issued().items()}, failed
+
+
+def proxies_reaching_core(stack: Stack) -> dict[int, str]:
+    """Per proxy task: the status of core's ping through that proxy's nginx (200: it reaches
+    a live core task; 502: every core address nginx knows is gone)."""
+    result = {}
+    for task in stack.running("proxy"):
+        try:
+            result[task["Slot"]] = Stack.curl(
+                Stack.container(task), "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
+                "5", "http://localhost:8080/api/v2.0/ping")
+        except AssertionError as exc:
+            result[task["Slot"]] = "timeout" if "timed out" in str(exc) else str(exc)[-200:]
+    return result
+
+
+# --------------------------------------------------------------------------- the test
+
+def test_swarm_stack_lifecycle(deployment, capsys):
+    d = deployment
+    stack, front = d.stack, d.front
+    harbor_services = list(HARBOR)
+    diagnose = stack.diagnostics
+
+    # deploy; the first login through whichever proxy replica answers first
+    started = time.monotonic()
+    stack.deploy()
+    wait_for("the setupwrapper job completed", lambda: stack.job_done(stack.job_iteration()), 180,
+             diagnose=lambda: diagnose(["setupwrapper"]))
+    job_done = time.monotonic() - started
+
+    def first_login():
+        backends = d.refresh_front(starting=True)
+        assert backends, "no proxy task has a published port yet"
+        errors = []
+        for slot in sorted(backends):
+            try:
+                return d.try_login(slot) and slot
+            except AssertionError as exc:
+                errors.append(str(exc))
+        raise AssertionError("; ".join(errors))
+    slot = wait_for("a first docker login through a proxy replica", first_login, 300,
+                    diagnose=diagnose, interval=2)
+    to_login = time.monotonic() - started
+    wait_for("every service runs its replicas", lambda: stack.converged(harbor_services), 300,
+             diagnose=diagnose, interval=2)
+    converged = time.monotonic() - started
+    summary = (f"`docker stack deploy` to: wrapper job done {job_done:.1f}s, first successful "
+               f"login {to_login:.1f}s (proxy replica {slot}), every replica running "
+               f"{converged:.1f}s")
+    say(summary)
+
+    backends = d.refresh_front()
+    assert sorted(backends) == [1, 2] and len(set(backends.values())) == 2, backends
+    took = d.login_everywhere()
+    say(f"docker login works through both proxy replicas (host ports {backends}, "
+        f"fronts {front.ports}) after {took:.1f}s more")
+
+    # TLS with the front's CA, as Docker would with /etc/docker/certs.d; the token realm keeps
+    # the host and port the client used, with the scheme of HARBOR_EXTERNAL_URL
+    from wrapper import pki
+    for slot in front.ports:
+        assert tls_verified(front, slot, front.ca)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            tls_verified(front, slot, pki.new_ca("not the front's CA", 1)[1])
+        status, headers, _ = d.get(slot, "/v2/")
+        assert status == 401
+        assert realm_of(headers["WWW-Authenticate"]) == \
+            f"https://{front.address(slot)}/service/token"
+        status, _, body = d.get(slot, "/api/v2.0/systeminfo")
+        assert status == 200 and json.loads(body)["external_url"] == f"https://{HOST}"
+
+    # push through one proxy replica, pull through the other
+    pushed = build_image(d.image(1, "1"))
+    sh("docker", "push", d.image(1, "1"), timeout=300)
+    assert pull(d.image(2, "1")) == pushed
+    say("pushed through proxy replica 1, pulled the same image through proxy replica 2")
+
+    # every replica: same keys and secrets, in the files and in the running processes
+    keys = check_same_keys(stack)
+    check_tokens_across_cores(stack)
+    core_env = Stack.read(Stack.container(stack.running("core")[0]), "/harbor-setup/config/core/env")
+    check_uploads_across_registries(stack, core_env)
+
+    # kill a core task, the one the proxies use most (the worst case): Swarm replaces it,
+    # the keys stay, login works again
+    usage, _ = core_usage(stack)
+    victim = max(stack.running("core"), key=lambda t: usage.get(Stack.container(t), 0))
+    victim_cid, victim_ip = Stack.container(victim), stack.address(victim, NETWORK)
+    others = {Stack.container(t) for t in stack.running("core")} - {victim_cid}
+    say(f"tokens issued per core task for {4 * REPLICAS['proxy']} requests through the proxies: "
+        f"{short_ids(usage)}; killing core.{victim['Slot']} ({victim_cid[:12]}, {victim_ip})")
+    sh("docker", "kill", victim_cid)
+    killed = time.monotonic()
+    say(f"while it is down, core's ping through each proxy: {proxies_reaching_core(stack)}")
+
+    def core_replaced():
+        running = stack.running("core")
+        cids = {Stack.container(t) for t in running}
+        assert len(running) == REPLICAS["core"] and victim_cid not in cids, \
+            f"core running: {[(t['Slot'], t['Status']['State']) for t in running]}"
+        return running
+    running = wait_for("Swarm replaced the killed core task", core_replaced, 180,
+                       diagnose=lambda: diagnose(["core"]), interval=2)
+    new = [t for t in running if Stack.container(t) not in others]
+    replaced = time.monotonic() - killed
+    say(f"Swarm replaced the killed core task in {replaced:.1f}s; the new task "
+        f"has {stack.address(new[0], NETWORK)} (the killed one had {victim_ip})")
+    summary += f"; a killed core task replaced in {replaced:.1f}s"
+    assert check_same_keys(stack) == keys
+    check_tokens_across_cores(stack)
+    d.proxies_follow_core("a core task was killed and replaced")
+    d.login_everywhere()
+    say("login through both proxy replicas works after the core task was replaced")
+
+    # the wrapper again, unchanged input: the job runs, nothing changes
+    iteration = stack.job_iteration()
+    sh("docker", "service", "update", "--force", "--detach", stack.service("setupwrapper"))
+    wait_for("the setupwrapper job ran again", lambda: stack.job_iteration() > iteration, 60)
+    wait_for("the re-run setupwrapper job completed",
+             lambda: stack.job_done(stack.job_iteration()), 180,
+             diagnose=lambda: diagnose(["setupwrapper"]))
+    assert check_same_keys(stack) == keys
+    d.login_everywhere()
+    say("`docker service update --force setupwrapper`: the job ran again; every file and key is "
+        "unchanged; login works")
+
+    # `docker stack deploy` again with a changed variable: the job re-renders, keys stay,
+    # running services are left alone until restarted
+    iteration = stack.job_iteration()
+    cores_before = {Stack.container(t) for t in stack.running("core")}
+    stack.env["HARBOR_LOG_LEVEL"] = "debug"
+    stack.deploy()
+    wait_for("`docker stack deploy` ran the job again", lambda: stack.job_iteration() > iteration, 60)
+    wait_for("the redeployed setupwrapper job completed",
+             lambda: stack.job_done(stack.job_iteration()), 180,
+             diagnose=lambda: diagnose(["setupwrapper"]))
+    cid = Stack.container(stack.running("core")[0])
+    assert env_value(Stack.read(cid, "/harbor-setup/config/core/env"), "LOG_LEVEL") == "debug"
+    assert {Stack.container(t) for t in stack.running("core")} == cores_before
+    now = check_same_keys(stack)
+    assert {k: now[k] for k in KEYS} == {k: keys[k] for k in KEYS}
+    d.login_everywhere()
+    say("`docker stack deploy` with HARBOR_LOG_LEVEL=debug: the job ran again, core/env now says "
+        "debug, every key is unchanged, running tasks were left alone; login works")
+
+    # the header's advice after a config change: restart what reads it
+    restarted = time.monotonic()
+    sh("docker", "service", "update", "--force", "--detach", stack.service("core"))
+
+    def cores_restarted():
+        running = stack.running("core")
+        cids = {Stack.container(t) for t in running}
+        assert len(running) == REPLICAS["core"] and not cids & cores_before, \
+            f"core running: {[(t['Slot'], t['Status']['State']) for t in running]}"
+        return running
+    running = wait_for("`docker service update --force core` replaced both core tasks",
+                       cores_restarted, 240, diagnose=lambda: diagnose(["core"]), interval=2)
+    for task in running:
+        env = Stack.process_env(Stack.container(task))
+        assert env["LOG_LEVEL"] == "debug"
+    say(f"`docker service update --force core`: both core tasks replaced in "
+        f"{time.monotonic() - restarted:.1f}s; they run with LOG_LEVEL=debug")
+    assert check_same_keys(stack) == now
+    check_tokens_across_cores(stack)
+    d.proxies_follow_core("both core tasks were replaced")
+    d.login_everywhere()
+    say("login through both proxy replicas works after both core tasks were replaced")
+    assert pull(d.image(1, "1")) == pushed
+    assert pull(d.image(2, "1")) == pushed
+    say(f"the image pushed at the start still pulls through both proxies; "
+        f"whole test {time.monotonic() - started:.0f}s after the deploy")
+    with capsys.disabled():  # the figures, also without -s
+        print(f"\n[swarm-e2e] {summary}; whole test {time.monotonic() - started:.0f}s"
+              + (f"; {len(d.findings)} FINDING(s), see the warnings" if d.findings else ""))
