@@ -238,6 +238,19 @@ def test_nginx_routing(keys):
     assert "location /v1/ {\n      return 404;" in http
 
 
+def test_nginx_with_a_resolver_follows_replaced_services(keys):
+    static = render(nginx, keys)["config/nginx/nginx.conf"].content.decode()
+    assert "upstream core {" in static and "resolver" not in static
+    dynamic = render(nginx, keys, HARBOR_NGINX_RESOLVER="127.0.0.11")[
+        "config/nginx/nginx.conf"].content.decode()
+    assert "resolver 127.0.0.11 valid=10s ipv6=off;" in dynamic
+    assert "upstream core {" not in dynamic
+    v2 = dynamic.split("location /v2/ {")[1].split("}")[0]
+    assert "set $harbor_upstream core:8080;" in v2 and "proxy_pass http://$harbor_upstream;" in v2
+    root = dynamic.split("location / {")[1].split("}")[0]
+    assert "set $harbor_upstream portal:8080;" in root
+
+
 def test_files_of_a_full_render_are_unique(keys):
     s = load({**BASE, "HARBOR_INTERNAL_TLS_ENABLED": "true", "HARBOR_WITH_TRIVY": "true",
               "HARBOR_METRIC_ENABLED": "true"})

@@ -95,6 +95,8 @@ def accepted(draw) -> dict[str, str]:
                   "HARBOR_LOG_EXTERNAL_ENDPOINT_PROTOCOL": draw(st.sampled_from(["tcp", "udp"]))})
     v["HARBOR_UPLOAD_PURGING_ENABLED"] = draw(st.sampled_from(["true", "false"]))
     v["HARBOR_HTTPS_STRONG_SSL_CIPHERS"] = draw(st.sampled_from(["true", "false"]))
+    if draw(st.booleans()):
+        v["HARBOR_NGINX_RESOLVER"] = draw(st.sampled_from(["127.0.0.11", "10.0.0.2:53"]))
     return v
 
 

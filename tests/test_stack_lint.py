@@ -76,6 +76,7 @@ EXPLICIT = {
     "HARBOR_HOSTNAME": None,  # required, checked separately
     "HARBOR_PROTOCOL": "http",
     "HARBOR_EXTERNAL_URL": "https://${HARBOR_HOSTNAME}",
+    "HARBOR_NGINX_RESOLVER": "${HARBOR_NGINX_RESOLVER:-127.0.0.11}",
     "HARBOR_ADMIN_PASSWORD_FILE": "/run/secrets/harbor_admin_password",
     "HARBOR_DATABASE_PASSWORD_FILE": "/run/secrets/harbor_database_password",
 }

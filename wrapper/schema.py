@@ -110,6 +110,10 @@ SETTINGS: tuple[Setting, ...] = (
       "Validity of the certificates the wrapper makes itself (days).", addition=True),
     S("external_url", STR, None,
       "Public URL when Harbor sits behind an outer proxy, e.g. https://reg.example.com."),
+    S("nginx_resolver", STR, None,
+      "DNS server the proxy's nginx asks for Harbor's services while it runs, so that replaced "
+      "containers and tasks are followed (Docker's: 127.0.0.11). Unset: resolved once at "
+      "start, as upstream.", addition=True),
     S("ip_family.ipv4.enabled", BOOL, True, "Listen on IPv4 (https listeners)."),
     S("ip_family.ipv6.enabled", BOOL, False, "Listen on IPv6 (https listeners)."),
     S("harbor_admin_password", STR, "Harbor12345",

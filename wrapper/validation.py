@@ -67,6 +67,12 @@ def check(s) -> list[str]:
         err(f"{env('ip_family.ipv4.enabled')}: IPv4 and IPv6 are both off, nginx would not "
             "listen; accepted: at least one of them true")
 
+    resolver = v["nginx_resolver"]
+    if resolver and not re.fullmatch(r"[A-Za-z0-9_.-]+(:\d{1,5})?|\[[0-9A-Fa-f:]+\](:\d{1,5})?",
+                                     resolver):
+        err(f"{env('nginx_resolver')}: {resolver!r} is not accepted; accepted: a DNS server "
+            "address such as 127.0.0.11 or 10.0.0.2:53")
+
     _check_length(err, v, "secret_key", 16)
     _check_length(err, v, "csrf_key", 32)
     for key in ("core_secret", "jobservice_secret", "registry_http_secret"):

@@ -9,7 +9,7 @@ def files(s, keys, paths):
         "config/nginx/nginx.conf", "proxy-nginx.conf.j2",
         https=s.https, internal_tls=s.on("internal_tls"),
         ipv4=s["ip_family.ipv4.enabled"], ipv6=s["ip_family.ipv6.enabled"],
-        strong_ciphers=_strong(s), https_port=s["https.port"],
+        strong_ciphers=_strong(s), https_port=s["https.port"], resolver=s["nginx_resolver"],
         metric=s.on("metric"), metric_port=s["metric.port"], metric_path=s["metric.path"],
         paths=paths)]
     if s.https:
