@@ -25,6 +25,51 @@ GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
+
+def read_config(p: Problems, path: str) -> dict:
+    """The -c YAML of jobservice and registryctl: a readable mapping, or exit with why."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as exc:
+        p.add(f"config {path} is not readable by uid {os.getuid()}: {exc.strerror}")
+        p.exit_if_any()
+    except yaml.YAMLError as exc:
+        p.add(f"config {path} is not valid YAML: {exc}")
+        p.exit_if_any()
+    if not isinstance(doc, dict):
+        p.add(f"config {path} is not a YAML mapping")
+        p.exit_if_any()
+    return doc
+
+
+def read_listener(p: Problems, doc: dict, env, protocol_var: str, port_var: str,
+                  cert_var: str, key_var: str) -> dict:
+    """protocol, port and https_config as jobservice and registryctl read them, each with
+    the environment variable that overrides it. Returns {"port": ..., "tls": (cert, key)|None}."""
+    protocol = env.get(protocol_var) or doc.get("protocol")
+    if protocol not in ("http", "https"):
+        p.add(f"protocol must be 'http' or 'https', got {protocol!r}")
+    port = doc.get("port")
+    if env.get(port_var):
+        port = int(env[port_var]) if env[port_var].isdigit() else env[port_var]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        p.add(f"port must be a TCP port number, got {port!r}")
+    cfg = {"port": port, "tls": None}
+    if protocol == "https":
+        https = doc.get("https_config") or {}
+        cert = env.get(cert_var) or https.get("cert")
+        key = env.get(key_var) or https.get("key")
+        for n, f in (("https_config.cert", cert), ("https_config.key", key)):
+            if not f:
+                p.add(f"protocol is https but {n} is missing")
+            elif not os.access(f, os.R_OK):
+                p.add(f"{n} {f} is not readable by uid {os.getuid()}")
+        cfg["tls"] = (cert, key)
+    return cfg
+
 def log(tag: str, msg: str) -> None:
     """Print msg with the double's tag on every line."""
     for line in str(msg).splitlines() or [""]:

@@ -29,6 +29,8 @@ from double_common import (  # noqa: E402
     RedisURLError,
     log,
     make_server,
+    read_config,
+    read_listener,
     parse_redis_url,
     redacted_redis,
     redis_client,
@@ -49,44 +51,10 @@ def positive_int(p: Problems, where: str, value, allow_zero=False) -> int | None
 
 
 def load_config(path: str, env=os.environ) -> dict:
-    import yaml
-
     p = Problems(TAG)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as exc:
-        p.add(f"config {path} is not readable by uid {os.getuid()}: {exc.strerror}")
-        p.exit_if_any()
-    except yaml.YAMLError as exc:
-        p.add(f"config {path} is not valid YAML: {exc}")
-        p.exit_if_any()
-    if not isinstance(doc, dict):
-        p.add(f"config {path} is not a YAML mapping")
-        p.exit_if_any()
-
-    cfg: dict = {}
-    protocol = env.get("JOB_SERVICE_PROTOCOL") or doc.get("protocol")
-    if protocol not in ("http", "https"):
-        p.add(f"protocol must be 'http' or 'https', got {protocol!r}")
-    port = doc.get("port")
-    if env.get("JOB_SERVICE_PORT"):
-        port = int(env["JOB_SERVICE_PORT"]) if env["JOB_SERVICE_PORT"].isdigit() else env["JOB_SERVICE_PORT"]
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        p.add(f"port must be a TCP port number, got {port!r}")
-    cfg["port"] = port
-    cfg["tls"] = None
-    if protocol == "https":
-        https = doc.get("https_config") or {}
-        cert = env.get("JOB_SERVICE_HTTPS_CERT") or https.get("cert")
-        key = env.get("JOB_SERVICE_HTTPS_KEY") or https.get("key")
-        for n, f in (("https_config.cert", cert), ("https_config.key", key)):
-            if not f:
-                p.add(f"protocol is https but {n} is missing")
-            elif not os.access(f, os.R_OK):
-                p.add(f"{n} {f} is not readable by uid {os.getuid()}")
-        cfg["tls"] = (cert, key)
-
+    doc = read_config(p, path)
+    cfg: dict = read_listener(p, doc, env, "JOB_SERVICE_PROTOCOL", "JOB_SERVICE_PORT", "JOB_SERVICE_HTTPS_CERT",
+                              "JOB_SERVICE_HTTPS_KEY")
     pool = doc.get("worker_pool")
     if not isinstance(pool, dict):
         p.add("worker_pool is missing or not a mapping")

@@ -24,6 +24,8 @@ from double_common import (  # noqa: E402
     exit_on_sigterm,
     log,
     make_server,
+    read_config,
+    read_listener,
 )
 
 TAG = "registryctl-double"
@@ -31,46 +33,15 @@ LOG_LEVELS = {"debug", "info", "warn", "warning", "error", "fatal"}
 
 
 def load_config(path: str, env=os.environ) -> dict:
-    import yaml
-
     p = Problems(TAG)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as exc:
-        p.add(f"config {path} is not readable by uid {os.getuid()}: {exc.strerror}")
-        p.exit_if_any()
-    except yaml.YAMLError as exc:
-        p.add(f"config {path} is not valid YAML: {exc}")
-        p.exit_if_any()
-    if not isinstance(doc, dict):
-        p.add(f"config {path} is not a YAML mapping")
-        p.exit_if_any()
-
-    cfg: dict = {}
-    protocol = env.get("REGISTRYCTL_PROTOCOL") or doc.get("protocol")
-    if protocol not in ("http", "https"):
-        p.add(f"protocol must be 'http' or 'https', got {protocol!r}")
-    port = doc.get("port")
-    if env.get("PORT"):
-        port = int(env["PORT"]) if env["PORT"].isdigit() else env["PORT"]
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        p.add(f"port must be a TCP port number, got {port!r}")
-    cfg["port"] = port
-    cfg["tls"] = None
-    if protocol == "https":
-        https = doc.get("https_config") or {}
-        cert = env.get("REGISTRYCTL_HTTPS_CERT") or https.get("cert")
-        key = env.get("REGISTRYCTL_HTTPS_KEY") or https.get("key")
-        for n, f in (("https_config.cert", cert), ("https_config.key", key)):
-            if not f:
-                p.add(f"protocol is https but {n} is missing")
-            elif not os.access(f, os.R_OK):
-                p.add(f"{n} {f} is not readable by uid {os.getuid()}")
-        cfg["tls"] = (cert, key)
+    doc = read_config(p, path)
+    cfg: dict = read_listener(p, doc, env, "REGISTRYCTL_PROTOCOL", "PORT", "REGISTRYCTL_HTTPS_CERT",
+                              "REGISTRYCTL_HTTPS_KEY")
     level = doc.get("log_level")
     if not isinstance(level, str) or level.lower() not in LOG_LEVELS:
         p.add(f"log_level must be one of {sorted(LOG_LEVELS)}, got {level!r}")
+
+    import yaml
 
     reg = env.get("REGISTRY_CONFIG") or doc.get("registry_config")
     cfg["registry_config"] = reg
