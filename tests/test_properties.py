@@ -158,6 +158,8 @@ def _invalid_value(setting):
             schema.BOOL: "maybe", schema.ENUM: "bogus", schema.JSON: "{not json",
             schema.LIST: "NOT_A_CHOICE" if setting.choices else None,
             schema.PATH: "/nonexistent/file.pem", schema.DIR: "/nonexistent/dir",
+            schema.HOST: "bad host!", schema.URL: "ftp://x", schema.SIZE: "1 G",
+            schema.DURATION: "5 minutes", schema.URLPATH: "/m { return 200; }",
             schema.STR: None}[setting.kind]
 
 

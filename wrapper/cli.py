@@ -38,14 +38,27 @@ def _load():
     return load()
 
 
-def _invalid(err) -> int:
-    print("harbor-setupwrapper: invalid settings, nothing was written:", file=sys.stderr)
+def _invalid(err, written: str = "nothing was written") -> int:
+    settings = getattr(err, "settings", None)
+    for warning in settings.warnings if settings is not None else ():
+        print(f"harbor-setupwrapper: warning: {warning}", file=sys.stderr)
+    print(f"harbor-setupwrapper: invalid settings, {written}:", file=sys.stderr)
     for line in err.errors:
         print(f"  {line}", file=sys.stderr)
     return EXIT_INVALID
 
 
+def _tolerant_output() -> None:
+    """A terminal that cannot show a character gets an escape, not a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _tolerant_output()
     args = _parser().parse_args(argv)
     if args.command == "variables":
         from .docs import env_example, variables_table
@@ -70,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         settings = _load()
     except InvalidSettings as err:
+        if args.command == "show" and err.settings is not None:
+            from .docs import show
+
+            print(show(err.settings, include_off=args.all), end="")
+            return _invalid(err, "shown as far as they could be read")
         return _invalid(err)
     except OSError as err:
         print(f"harbor-setupwrapper: cannot write: {err}", file=sys.stderr)

@@ -29,11 +29,14 @@ class Paths:
 def public_url(s) -> str:
     if s["external_url"]:
         return s["external_url"]
+    host = s["hostname"]
+    if ":" in host:  # an IPv6 address: bracketed in URLs
+        host = f"[{host}]"
     if s.https:
         port = s["https.port"]
-        return f"https://{s['hostname']}" + ("" if port == 443 else f":{port}")
+        return f"https://{host}" + ("" if port == 443 else f":{port}")
     port = s["http.port"]
-    return f"http://{s['hostname']}" + ("" if port == 80 else f":{port}")
+    return f"http://{host}" + ("" if port == 80 else f":{port}")
 
 
 def service_urls(internal_tls: bool) -> dict[str, str]:

@@ -44,7 +44,8 @@ def _shown(setting: schema.Setting, value) -> str:
         return ",".join(value)
     if isinstance(value, dict):
         return json.dumps(value)
-    return str(value)
+    text = str(value)
+    return text if len(text) <= 100 else f"{text[:80]}... ({len(text)} characters)"
 
 
 def show(settings, include_off: bool = False) -> str:
@@ -55,7 +56,8 @@ def show(settings, include_off: bool = False) -> str:
         if block and not include_off and block not in settings.blocks:
             continue
         value = settings.values[s.key]
-        lines.append(f"{s.env_name:<{width}}  {_shown(s, value):<40}  {settings.sources[s.key]}")
+        shown = "(invalid, see below)" if s.key in settings.invalid else _shown(s, value)
+        lines.append(f"{s.env_name:<{width}}  {shown:<40}  {settings.sources[s.key]}")
     return "\n".join(lines) + "\n"
 
 

@@ -77,11 +77,9 @@ def fingerprint(key: bytes, s, out: str, shims: list[File], link_fixed: bool) ->
 
 
 def _read_or_none(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
+    from .input_files import read_or_none  # never blocks on a FIFO, never reads /dev/zero
+
+    return read_or_none(path)
 
 
 def inputs_fingerprint(key: bytes, variables: Mapping[str, str], out: str,
@@ -102,10 +100,9 @@ def inputs_fingerprint(key: bytes, variables: Mapping[str, str], out: str,
 
         paths.append(names["HARBOR_CONFIG_FILE"])
         try:
-            with open(names["HARBOR_CONFIG_FILE"], encoding="utf-8") as handle:
-                tree_ = yaml.safe_load(handle)
+            tree_ = yaml.safe_load(_read_or_none(names["HARBOR_CONFIG_FILE"]).decode("utf-8"))
             flat = _flatten(tree_) if isinstance(tree_, dict) else {}
-        except (OSError, yaml.YAMLError):
+        except (AttributeError, UnicodeDecodeError, RecursionError, yaml.YAMLError):
             return None
         paths += [str(v) for k, v in flat.items() if k in schema.BY_KEY and v
                   and schema.BY_KEY[k].kind in (schema.PATH, schema.DIR)]

@@ -14,6 +14,9 @@ from typing import Any
 STR, INT, BOOL, LIST, JSON, FLOAT, PORT, PATH, DIR, ENUM = (
     "str", "int", "bool", "list", "json", "float", "port", "path", "dir", "enum",
 )
+# Strings with a grammar, checked in validation.py before they reach any file.
+HOST, URL, SIZE, DURATION, URLPATH = "host", "url", "size", "duration", "urlpath"
+INT_RANGE = (-(2 ** 31), 2 ** 31 - 1)  # what Harbor's Go int fields and YAML readers take
 
 ACCEPTED = {
     STR: "a string",
@@ -25,6 +28,11 @@ ACCEPTED = {
     PORT: "a port number from 1 to 65535",
     PATH: "the path of a readable file",
     DIR: "the path of a readable folder",
+    HOST: "a DNS name or IP address",
+    URL: "an http(s):// URL",
+    SIZE: "a size such as 200M (a whole number, optionally followed by k, M or G)",
+    DURATION: "a Go duration such as 5m, 1h30m or 0",
+    URLPATH: "a path starting with / made of letters, digits and . _ ~ - /",
 }
 
 
@@ -38,6 +46,8 @@ class Setting:
     choices: tuple = ()           # for ENUM, and allowed items for LIST
     addition: bool = False        # not a harbor.yml key: one of ours
     no_effect: bool = False       # accepted for compatibility, changes nothing here
+    minimum: float | None = None  # for INT and FLOAT (INT: INT_RANGE when unset)
+    maximum: float | None = None
     env_name: str = field(init=False, default="")
 
     def __post_init__(self):
@@ -53,7 +63,24 @@ class Setting:
             return "one of " + ", ".join(self.choices)
         if self.kind == LIST and self.choices:
             return "a comma-separated list of " + ", ".join(self.choices)
+        if self.kind == LIST:
+            return "a comma-separated list of names without spaces"
+        if self.kind in (INT, FLOAT) and (self.minimum, self.maximum) != (None, None):
+            noun = "a whole number" if self.kind == INT else "a number"
+            if self.maximum is None:
+                return f"{noun}, {_num(self.minimum)} or more"
+            return f"{noun} from {_num(self.minimum)} to {_num(self.maximum)}"
         return ACCEPTED[self.kind]
+
+    @property
+    def bounds(self) -> tuple:
+        low, high = (INT_RANGE if self.kind == INT else (None, None))
+        return (low if self.minimum is None else self.minimum,
+                high if self.maximum is None else self.maximum)
+
+
+def _num(value) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _snake(part: str) -> str:
@@ -97,7 +124,7 @@ _LEVELS = ("debug", "info", "warning", "error", "fatal")
 
 SETTINGS: tuple[Setting, ...] = (
     # --- host, ports, URL -------------------------------------------------------------
-    S("hostname", STR, None, "Host name or IP address clients use to reach Harbor (required)."),
+    S("hostname", HOST, None, "Host name or IP address clients use to reach Harbor (required)."),
     S("protocol", ENUM, "https", "Serve https (default) or plain http.", choices=("https", "http"),
       addition=True),
     S("http.port", PORT, 80, "Published http port."),
@@ -107,8 +134,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("https.private_key", PATH, None, "PEM private key file of that certificate."),
     S("https.strong_ssl_ciphers", BOOL, False, "Use the strong TLS cipher list in nginx."),
     S("https.cert_validity_days", INT, 3650,
-      "Validity of the certificates the wrapper makes itself (days).", addition=True),
-    S("external_url", STR, None,
+      "Validity of the certificates the wrapper makes itself (days).", addition=True,
+      minimum=1, maximum=36500),
+    S("external_url", URL, None,
       "Public URL when Harbor sits behind an outer proxy, e.g. https://reg.example.com."),
     S("nginx_resolver", STR, None,
       "DNS server the proxy's nginx asks for Harbor's services while it runs, so that replaced "
@@ -136,27 +164,32 @@ SETTINGS: tuple[Setting, ...] = (
     # --- database -----------------------------------------------------------------------
     S("database.password", STR, None,
       "Password of the internal PostgreSQL. Unset: a random one, made once.", secret=True),
-    S("database.max_idle_conns", INT, 100, "Idle connections kept in the pool."),
-    S("database.max_open_conns", INT, 900, "Maximum open connections (0: unlimited)."),
-    S("database.conn_max_lifetime", STR, "5m", "Maximum lifetime of a connection (Go duration)."),
-    S("database.conn_max_idle_time", STR, "0", "Maximum idle time of a connection (Go duration)."),
-    S("external_database.harbor.host", STR, None, "External PostgreSQL host."),
+    S("database.max_idle_conns", INT, 100, "Idle connections kept in the pool.", minimum=0),
+    S("database.max_open_conns", INT, 900, "Maximum open connections (0: unlimited).", minimum=0),
+    S("database.conn_max_lifetime", DURATION, "5m",
+      "Maximum lifetime of a connection (Go duration)."),
+    S("database.conn_max_idle_time", DURATION, "0",
+      "Maximum idle time of a connection (Go duration)."),
+    S("external_database.harbor.host", HOST, None, "External PostgreSQL host."),
     S("external_database.harbor.port", PORT, 5432, "External PostgreSQL port."),
     S("external_database.harbor.db_name", STR, "registry", "External database name."),
     S("external_database.harbor.username", STR, "postgres", "External database user."),
     S("external_database.harbor.password", STR, None, "External database password.", secret=True),
     S("external_database.harbor.ssl_mode", ENUM, "disable", "libpq sslmode.",
       choices=("disable", "require", "verify-ca", "verify-full")),
-    S("external_database.harbor.max_idle_conns", INT, 2, "Idle connections kept in the pool."),
-    S("external_database.harbor.max_open_conns", INT, 0, "Maximum open connections."),
-    S("external_database.harbor.conn_max_lifetime", STR, "5m", "Connection lifetime."),
-    S("external_database.harbor.conn_max_idle_time", STR, "0", "Connection idle time."),
+    S("external_database.harbor.max_idle_conns", INT, 2, "Idle connections kept in the pool.",
+      minimum=0),
+    S("external_database.harbor.max_open_conns", INT, 0, "Maximum open connections.", minimum=0),
+    S("external_database.harbor.conn_max_lifetime", DURATION, "5m", "Connection lifetime."),
+    S("external_database.harbor.conn_max_idle_time", DURATION, "0", "Connection idle time."),
     # --- redis --------------------------------------------------------------------------
-    S("redis.registry_db_index", INT, 1, "Internal Redis DB index of the registry."),
-    S("redis.jobservice_db_index", INT, 2, "Internal Redis DB index of jobservice."),
-    S("redis.trivy_db_index", INT, 5, "Internal Redis DB index of Trivy."),
-    S("redis.harbor_db_index", INT, None, "Internal Redis DB index for Harbor's own data."),
-    S("redis.cache_layer_db_index", INT, None, "Internal Redis DB index of the cache layer."),
+    S("redis.registry_db_index", INT, 1, "Internal Redis DB index of the registry.", minimum=0),
+    S("redis.jobservice_db_index", INT, 2, "Internal Redis DB index of jobservice.", minimum=0),
+    S("redis.trivy_db_index", INT, 5, "Internal Redis DB index of Trivy.", minimum=0),
+    S("redis.harbor_db_index", INT, None, "Internal Redis DB index for Harbor's own data.",
+      minimum=0),
+    S("redis.cache_layer_db_index", INT, None, "Internal Redis DB index of the cache layer.",
+      minimum=0),
     S("external_redis.host", STR, "redis:6379",
       "External Redis host:port, or sentinel hosts h1:p1,h2:p2."),
     S("external_redis.password", STR, None, "External Redis password.", secret=True),
@@ -164,12 +197,15 @@ SETTINGS: tuple[Setting, ...] = (
     S("external_redis.sentinel_master_set", STR, None, "Sentinel master set name."),
     S("external_redis.tlsOptions.enable", BOOL, False, "Connect to Redis over TLS."),
     S("external_redis.tlsOptions.rootCA", PATH, None, "CA file that signed the Redis certificate."),
-    S("external_redis.registry_db_index", INT, 1, "Redis DB index of the registry."),
-    S("external_redis.jobservice_db_index", INT, 2, "Redis DB index of jobservice."),
-    S("external_redis.trivy_db_index", INT, 5, "Redis DB index of Trivy."),
-    S("external_redis.idle_timeout_seconds", INT, 30, "Idle timeout of Redis connections."),
-    S("external_redis.harbor_db_index", INT, None, "Redis DB index for Harbor's own data."),
-    S("external_redis.cache_layer_db_index", INT, None, "Redis DB index of the cache layer."),
+    S("external_redis.registry_db_index", INT, 1, "Redis DB index of the registry.", minimum=0),
+    S("external_redis.jobservice_db_index", INT, 2, "Redis DB index of jobservice.", minimum=0),
+    S("external_redis.trivy_db_index", INT, 5, "Redis DB index of Trivy.", minimum=0),
+    S("external_redis.idle_timeout_seconds", INT, 30, "Idle timeout of Redis connections.",
+      minimum=0),
+    S("external_redis.harbor_db_index", INT, None, "Redis DB index for Harbor's own data.",
+      minimum=0),
+    S("external_redis.cache_layer_db_index", INT, None, "Redis DB index of the cache layer.",
+      minimum=0),
     # --- storage ------------------------------------------------------------------------
     S("storage_service.ca_bundle", PATH, None, "CA bundle the registry trusts for its storage."),
     S("storage_service.redirect.disable", BOOL, False, "Disable redirects to the storage backend."),
@@ -244,24 +280,27 @@ SETTINGS: tuple[Setting, ...] = (
     S("trivy.offline_scan", BOOL, False, "Scan without network access."),
     S("trivy.security_check", STR, "vuln", "Security checks to run."),
     S("trivy.insecure", BOOL, False, "Skip TLS verification of registries."),
-    S("trivy.timeout", STR, "5m0s", "Scan timeout (Go duration)."),
+    S("trivy.timeout", DURATION, "5m0s", "Scan timeout (Go duration)."),
     S("trivy.github_token", STR, None, "GitHub token for DB downloads.", secret=True),
     # --- jobservice, notification -------------------------------------------------------
-    S("jobservice.max_job_workers", INT, 10, "Job workers."),
+    S("jobservice.max_job_workers", INT, 10, "Job workers.", minimum=1),
     S("jobservice.max_job_duration_hours", INT, 24,
-      "Hours before a running job is marked failed (Harbor raises values below 24 to 24)."),
+      "Hours before a running job is marked failed (Harbor raises values below 24 to 24).",
+      minimum=0),
     S("jobservice.job_loggers", LIST, ["STD_OUTPUT", "FILE"], "Job log backends.",
       choices=("STD_OUTPUT", "FILE", "DB")),
-    S("jobservice.logger_sweeper_duration", INT, 1, "Days job logs are kept."),
-    S("notification.webhook_job_max_retry", INT, 3, "Webhook retries."),
-    S("notification.webhook_job_http_client_timeout", INT, 3, "Webhook timeout (seconds)."),
+    S("jobservice.logger_sweeper_duration", INT, 1, "Days job logs are kept.", minimum=0),
+    S("notification.webhook_job_max_retry", INT, 3, "Webhook retries.", minimum=0),
+    S("notification.webhook_job_http_client_timeout", INT, 3, "Webhook timeout (seconds).",
+      minimum=1),
     # --- log ----------------------------------------------------------------------------
     S("log.level", ENUM, "info", "Log level of every component.", choices=_LEVELS),
-    S("log.local.rotate_count", INT, 50, "Rotated log files kept by the log container."),
-    S("log.local.rotate_size", STR, "200M", "Size at which a log file is rotated."),
+    S("log.local.rotate_count", INT, 50, "Rotated log files kept by the log container.",
+      minimum=0),
+    S("log.local.rotate_size", SIZE, "200M", "Size at which a log file is rotated."),
     S("log.local.location", STR, "/var/log/harbor", "Upstream host log path.", no_effect=True),
     S("log.external_endpoint.protocol", ENUM, "tcp", "Syslog protocol.", choices=("tcp", "udp")),
-    S("log.external_endpoint.host", STR, None, "Syslog server host."),
+    S("log.external_endpoint.host", HOST, None, "Syslog server host."),
     S("log.external_endpoint.port", PORT, None, "Syslog server port."),
     # --- proxy --------------------------------------------------------------------------
     S("proxy.http_proxy", STR, None, "HTTP proxy URL for outbound traffic.", secret=True),
@@ -275,28 +314,28 @@ SETTINGS: tuple[Setting, ...] = (
     S("upload_purging.interval", STR, "24h", "Purge interval (<n>h, n >= 2)."),
     S("upload_purging.dryrun", BOOL, False, "Only log what would be purged."),
     S("cache.enabled", BOOL, False, "Cache artifact and project data in Redis."),
-    S("cache.expire_hours", INT, 24, "Cache expiry (hours, > 0)."),
+    S("cache.expire_hours", INT, 24, "Cache expiry (hours, > 0).", minimum=1),
     S("core.quota_update_provider", ENUM, "db", "Where quota updates are made.",
       choices=("db", "redis")),
     S("uaa.ca_file", PATH, None, "CA of a UAA server core must trust."),
     # --- metric, trace, internal TLS (blocks with an `enabled` switch) ------------------
     S("metric.enabled", BOOL, True, "Expose Prometheus metrics (on when any HARBOR_METRIC_* is set)."),
     S("metric.port", PORT, 9090, "Metrics port."),
-    S("metric.path", STR, "/metrics", "Metrics path."),
+    S("metric.path", URLPATH, "/metrics", "Metrics path."),
     S("trace.enabled", BOOL, True, "Export traces (on when any HARBOR_TRACE_* is set)."),
-    S("trace.sample_rate", FLOAT, 1, "Trace sample rate."),
+    S("trace.sample_rate", FLOAT, 1, "Trace sample rate.", minimum=0, maximum=1),
     S("trace.namespace", STR, "", "Trace namespace."),
     S("trace.attributes", JSON, {}, "Extra trace attributes, a JSON object of strings."),
-    S("trace.jaeger.endpoint", STR, None, "Jaeger collector endpoint."),
+    S("trace.jaeger.endpoint", URL, None, "Jaeger collector endpoint."),
     S("trace.jaeger.username", STR, None, "Jaeger user."),
     S("trace.jaeger.password", STR, None, "Jaeger password.", secret=True),
-    S("trace.jaeger.agent_host", STR, None, "Jaeger agent host."),
+    S("trace.jaeger.agent_host", HOST, None, "Jaeger agent host."),
     S("trace.jaeger.agent_port", PORT, None, "Jaeger agent port."),
     S("trace.otel.endpoint", STR, None, "OTLP endpoint host:port."),
-    S("trace.otel.url_path", STR, None, "OTLP URL path, e.g. /v1/traces."),
+    S("trace.otel.url_path", URLPATH, None, "OTLP URL path, e.g. /v1/traces."),
     S("trace.otel.compression", BOOL, False, "Compress OTLP traffic."),
     S("trace.otel.insecure", BOOL, False, "OTLP without TLS."),
-    S("trace.otel.timeout", INT, 10, "OTLP timeout (seconds)."),
+    S("trace.otel.timeout", INT, 10, "OTLP timeout (seconds).", minimum=1),
     S("internal_tls.enabled", BOOL, True,
       "TLS between Harbor components (on when any HARBOR_INTERNAL_TLS_* is set)."),
     S("internal_tls.dir", DIR, None,
@@ -316,4 +355,5 @@ IGNORED_SUFFIXES = ("_REPLICAS",)  # the stack's HARBOR_<SERVICE>_REPLICAS
 META_VARIABLES = {
     "HARBOR_CONFIG_FILE": "An existing harbor.yml to read; variables override its values.",
     "HARBOR_SETUP_DIR": "Output folder (default /harbor-setup); `--out` wins.",
+    "HARBOR_STRICT": "true: unknown HARBOR_* variables are errors, not warnings (default false).",
 }

@@ -20,9 +20,12 @@ DEFAULT, FROM_FILE, FROM_VARIABLE, FROM_VARIABLE_FILE = "default", "file", "vari
 
 
 class InvalidSettings(Exception):
-    def __init__(self, errors: list[str]):
+    """Every problem found, in a stable order; `settings` holds what could be read (or None)."""
+
+    def __init__(self, errors: list[str], settings: "Settings | None" = None):
         super().__init__("\n".join(errors))
         self.errors = errors
+        self.settings = settings
 
 
 @dataclass(repr=False)
@@ -32,6 +35,7 @@ class Settings:
     blocks: set[str]                  # presence-switched blocks that are on
     input_files: dict[str, bytes] = field(default_factory=dict)  # key -> content of PATH settings
     warnings: list[str] = field(default_factory=list)
+    invalid: set[str] = field(default_factory=set)  # keys whose given value was refused
 
     def __repr__(self) -> str:
         shown = {k: ("***" if schema.BY_KEY[k].secret and v is not None else v)
@@ -66,29 +70,52 @@ class Settings:
 
 
 class _Env(FileAwareEnv):
-    """environs reading from a given mapping; NAME_FILE is read with one trailing newline cut."""
+    """environs reading from a given mapping; NAME_FILE contents are read beforehand."""
 
-    def __init__(self, variables: Mapping[str, str], file_layer: dict[str, str]):
+    def __init__(self, variables: Mapping[str, str], file_layer: dict[str, str],
+                 secret_files: dict[str, str]):
         super().__init__(eager=False)
         self._variables = variables
         self._environ = file_layer
+        self._secret_files = secret_files
 
     def _get_value(self, env_key: str, default: Any) -> Any:
-        file_key = env_key + "_FILE"
-        if file_key in self._variables and schema.BY_ENV[env_key].secret:
-            return _read_secret_file(self._variables[file_key])
-        if env_key in self._variables:
-            return self._variables[env_key]
-        return self._environ.get(env_key, default)
+        return raw_value(env_key, self._variables, self._environ, self._secret_files, default)
 
 
-def _read_secret_file(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+def raw_value(env_key, variables, file_layer, secret_files, default=None):
+    if env_key in secret_files:
+        return secret_files[env_key]
+    if env_key in variables:
+        return variables[env_key]
+    return file_layer.get(env_key, default)
+
+
+def _strip_one_newline(text: str) -> str:
     for ending in ("\r\n", "\n"):
         if text.endswith(ending):
             return text[: -len(ending)]
     return text
+
+
+def _is_utf8(text: str) -> bool:
+    """Values from os.environ carry undecodable bytes as lone surrogates."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def shown_value(raw: str, limit: int = 60) -> str:
+    """A value as error messages quote it: repr, cut after `limit` characters."""
+    if len(raw) <= limit:
+        return repr(raw)
+    return f"{raw[:limit]!r}... ({len(raw)} characters)"
 
 
 def _to_env_string(value: Any) -> str:
@@ -116,27 +143,67 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+_YAML_MAX_NODES = 20000
+_YAML_MAX_DEPTH = 20
+
+
+def _tree_is_small(tree: Any) -> bool:
+    """Bounded walk: deep nesting and alias bombs stop here, not in str() or a recursion."""
+    budget = _YAML_MAX_NODES
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > _YAML_MAX_DEPTH:
+            return False
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+            stack.extend((k, depth + 1) for k in node)
+        elif isinstance(node, (list, tuple, set)):
+            stack.extend((v, depth + 1) for v in node)
+    return True
+
+
 def _read_config_file(path: str, errors: list[str], warnings: list[str]):
     """harbor.yml -> (file layer by variable name, keys present, top-level keys)."""
     import yaml
 
+    from .input_files import UnreadableFile, read_regular_file
+
+    name = "HARBOR_CONFIG_FILE"
+    nothing = ({}, set(), set())
     try:
-        with open(path, encoding="utf-8") as handle:
-            tree = yaml.safe_load(handle) or {}
-    except OSError as err:
-        errors.append(f"HARBOR_CONFIG_FILE: cannot read {path}: {err.strerror}")
-        return {}, set(), set()
+        text = read_regular_file(path).decode("utf-8")
+    except UnreadableFile as err:
+        errors.append(f"{name}: cannot read {shown_value(path)}: {err}; accepted: the path of "
+                      "a harbor.yml file")
+        return nothing
+    except UnicodeDecodeError as err:
+        errors.append(f"{name}: {shown_value(path)} is not UTF-8 text (byte {err.start}); "
+                      "accepted: a harbor.yml file in UTF-8")
+        return nothing
+    try:
+        tree = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        errors.append(f"HARBOR_CONFIG_FILE: {path} is not valid YAML: {err}")
-        return {}, set(), set()
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        errors.append(f"{name}: {shown_value(path)} is not valid YAML{at}: "
+                      f"{getattr(err, 'problem', None) or 'cannot parse'}")
+        return nothing
+    except RecursionError:
+        tree = None
+    if tree is None or not _tree_is_small(tree):
+        errors.append(f"{name}: {shown_value(path)} is nested too deeply or too large; "
+                      f"accepted: a harbor.yml of at most {_YAML_MAX_DEPTH} levels")
+        return nothing
     if not isinstance(tree, dict):
-        errors.append(f"HARBOR_CONFIG_FILE: {path} must hold a YAML mapping (harbor.yml)")
-        return {}, set(), set()
+        errors.append(f"{name}: {shown_value(path)} must hold a YAML mapping (harbor.yml)")
+        return nothing
     layer, present = {}, set()
     for key, value in _flatten(tree).items():
         setting = schema.BY_KEY.get(key)
         if setting is None:
-            warnings.append(f"HARBOR_CONFIG_FILE: key {key!r} is not used by the wrapper")
+            warnings.append(f"{name}: key {shown_value(key)} is not used by the wrapper")
             continue
         present.add(key)
         if value is None:
@@ -151,8 +218,6 @@ def _parse_one(env: _Env, setting: schema.Setting, default: Any) -> Any:
     from marshmallow import validate
 
     name, kind = setting.env_name, setting.kind
-    if kind in (STR, PATH, DIR):
-        return env.str(name, default)
     if kind == ENUM:
         return env.str(name, default, validate=validate.OneOf(setting.choices))
     if kind == INT:
@@ -165,29 +230,73 @@ def _parse_one(env: _Env, setting: schema.Setting, default: Any) -> Any:
         return env.bool(name, default)
     if kind == LIST:
         check = validate.ContainsOnly(setting.choices) if setting.choices else None
-        return env.list(name, default, subcast=str, validate=check)
+        items = env.list(name, default, subcast=str, validate=check)
+        return None if items is None else [i.strip() for i in items if i.strip()]
     if kind == JSON:
-        return env.json(name, default)
-    raise AssertionError(kind)
+        raise AssertionError("JSON is parsed by _parse_json")
+    return env.str(name, default)  # STR and the string kinds with a grammar
+
+
+_JSON_LIMIT = 64 * 1024
+
+
+def _parse_json(raw: str) -> Any:
+    if len(raw) > _JSON_LIMIT:
+        raise ValueError
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError from None
 
 
 def _describe_error(setting: schema.Setting, raw: str | None) -> str:
-    shown = "" if raw is None or setting.secret else f" {raw!r}"
+    shown = "" if raw is None or setting.secret else f" {shown_value(raw)}"
     return f"{setting.env_name}: the value{shown} is not accepted; accepted: {setting.accepted}"
 
 
-def load(variables: Mapping[str, str] | None = None) -> Settings:
-    variables = dict(os.environ if variables is None else variables)
-    errors: list[str] = []
-    warnings: list[str] = []
+def _order(message: str) -> int:
+    """Problems are listed in the schema's order of the variable they name."""
+    name = message.split(":", 1)[0].split(" ", 1)[0]
+    for candidate in (name, name.removesuffix("_FILE")):
+        if candidate in _POSITION:
+            return _POSITION[candidate]
+    return len(_POSITION)
 
-    file_layer, file_keys, file_top = {}, set(), set()
-    if variables.get("HARBOR_CONFIG_FILE"):
-        file_layer, file_keys, file_top = _read_config_file(
-            variables["HARBOR_CONFIG_FILE"], errors, warnings)
 
-    # NAME and NAME_FILE: exclusive, and the file must be readable.
-    broken: set[str] = set()
+_POSITION = {"HARBOR_CONFIG_FILE": -2, "HARBOR_STRICT": -1,
+             **{s.env_name: i for i, s in enumerate(SETTINGS)}}
+_TRUE, _FALSE = ("true", "1", "yes", "y", "on"), ("false", "0", "no", "n", "off", "")
+
+
+def _known_names() -> set[str]:
+    return (set(BY_ENV) | {s.env_name + "_FILE" for s in SETTINGS if s.secret}
+            | set(schema.META_VARIABLES))
+
+
+def _unknown_variables(variables: Mapping[str, str], strict: bool,
+                       errors: list[str], warnings: list[str]) -> None:
+    import difflib
+
+    known = _known_names()
+    for name in sorted(variables):
+        if (not name.startswith("HARBOR_") or name in known
+                or name.startswith(schema.IGNORED_PREFIXES)
+                or name.endswith(schema.IGNORED_SUFFIXES)):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        if strict:
+            errors.append(f"{printable(name)}: is not a variable the wrapper knows{hint} "
+                          "(HARBOR_STRICT=true makes this an error)")
+        else:
+            warnings.append(f"{printable(name)} is not a variable the wrapper knows; it is "
+                            f"ignored{hint}")
+
+
+def _read_secret_files(variables, errors, broken) -> dict[str, str]:
+    from .input_files import SECRET_LIMIT, UnreadableFile, read_regular_file
+
+    contents = {}
     for setting in SETTINGS:
         file_var = setting.env_name + "_FILE"
         if not setting.secret or file_var not in variables:
@@ -195,16 +304,55 @@ def load(variables: Mapping[str, str] | None = None) -> Settings:
         if setting.env_name in variables:
             errors.append(f"{setting.env_name} and {file_var} are both set; set only one of them")
             broken.add(setting.env_name)
-        elif not os.access(variables[file_var], os.R_OK) or os.path.isdir(variables[file_var]):
-            errors.append(f"{file_var}: {variables[file_var]!r} is not a readable file; "
-                          "accepted: the path of a file holding the value")
+            continue
+        path = variables[file_var]
+        try:
+            text = read_regular_file(path, SECRET_LIMIT).decode("utf-8")
+        except UnreadableFile as err:
+            errors.append(f"{file_var}: cannot read {shown_value(printable(path))}: {err}; "
+                          "accepted: the path of a regular file holding the value")
             broken.add(setting.env_name)
-    known = set(BY_ENV) | {s.env_name + "_FILE" for s in SETTINGS if s.secret} | set(
-        schema.META_VARIABLES)
+            continue
+        except UnicodeDecodeError:
+            errors.append(f"{file_var}: the file is not UTF-8 text; accepted: a file holding "
+                          "the value in UTF-8")
+            broken.add(setting.env_name)
+            continue
+        contents[setting.env_name] = _strip_one_newline(text)
+    return contents
+
+
+def load(variables: Mapping[str, str] | None = None) -> Settings:
+    variables = dict(os.environ if variables is None else variables)
+    errors: list[str] = []
+    warnings: list[str] = []
+    broken: set[str] = set()  # variables already reported; their setting keeps its default
+
+    # Undecodable bytes: reported once, by name, and never parsed.
     for name in sorted(variables):
-        if name.startswith("HARBOR_") and name not in known and not name.startswith(
-                schema.IGNORED_PREFIXES) and not name.endswith(schema.IGNORED_SUFFIXES):
-            warnings.append(f"{name} is not a variable the wrapper knows; it is ignored")
+        if name.startswith("HARBOR_") and not _is_utf8(variables[name]):
+            errors.append(f"{printable(name)}: contains bytes that are not UTF-8; accepted: "
+                          "UTF-8 text")
+            broken.add(name.removesuffix("_FILE"))
+    usable = {k: v for k, v in variables.items()
+              if not (k.startswith("HARBOR_") and not _is_utf8(v))}
+
+    strict = False
+    raw_strict = usable.get("HARBOR_STRICT")
+    if raw_strict is not None:
+        if raw_strict.strip().lower() in _TRUE + _FALSE:
+            strict = raw_strict.strip().lower() in _TRUE
+        else:
+            errors.append(f"HARBOR_STRICT: the value {shown_value(raw_strict)} is not accepted; "
+                          f"accepted: {schema.ACCEPTED[BOOL]}")
+
+    file_layer, file_keys, file_top = {}, set(), set()
+    config_file = usable.get("HARBOR_CONFIG_FILE")
+    if config_file:
+        file_layer, file_keys, file_top = _read_config_file(config_file, errors, warnings)
+
+    secret_files = _read_secret_files(usable, errors, broken)
+    _unknown_variables(variables, strict, errors, warnings)
 
     def given(setting: schema.Setting) -> str | None:
         if setting.env_name in variables:
@@ -220,39 +368,62 @@ def load(variables: Mapping[str, str] | None = None) -> Settings:
               if any(sources[s.key] != DEFAULT for s in SETTINGS if s.block == b)
               or b in file_top}
 
-    env = _Env(variables, file_layer)
-    defaults = _dynamic_defaults(file_top if variables.get("HARBOR_CONFIG_FILE") else None)
+    env = _Env(usable, file_layer, secret_files)
+    defaults = _dynamic_defaults(file_top if config_file else None)
     values: dict[str, Any] = {}
+    invalid: set[str] = set()
     for setting in SETTINGS:
+        default = defaults.get(setting.key, setting.default)
+        raw = raw_value(setting.env_name, usable, file_layer, secret_files)
         if setting.env_name in broken:
-            values[setting.key] = None
+            values[setting.key] = default
+            invalid.add(setting.key)
             continue
-        try:
-            values[setting.key] = _parse_one(env, setting, defaults.get(setting.key, setting.default))
-        except (OSError, UnicodeDecodeError) as err:
-            errors.append(f"{setting.env_name}_FILE: cannot read it: {err}")
-            values[setting.key] = None
+        if setting.kind == JSON:
+            try:
+                values[setting.key] = default if raw is None else _parse_json(raw)
+            except ValueError:
+                errors.append(_describe_error(setting, raw))
+                values[setting.key] = default
+                invalid.add(setting.key)
+            continue
+        values[setting.key] = _parse_one(env, setting, default)
     try:
         env.seal()
     except Exception as err:  # environs.EnvValidationError
         for name in getattr(err, "error_messages", {}):
             setting = BY_ENV[name]
-            raw = variables.get(name, file_layer.get(name))
-            errors.append(_describe_error(setting, raw))
+            errors.append(_describe_error(
+                setting, raw_value(name, usable, file_layer, secret_files)))
+            values[setting.key] = defaults.get(setting.key, setting.default)
+            invalid.add(setting.key)
 
-    settings = Settings(values=values, sources=sources, blocks=blocks, warnings=warnings)
-    if not errors:
-        from .validation import check
+    settings = Settings(values=values, sources=sources, blocks=blocks, warnings=warnings,
+                        invalid=invalid)
+    from .validation import check
 
-        errors.extend(check(settings))
+    errors.extend(check(settings))
     if errors:
-        raise InvalidSettings(errors)
+        raise InvalidSettings(sorted(dict.fromkeys(errors), key=_order), settings)
     return settings
 
 
 def _dynamic_defaults(harbor_yml_top: set[str] | None) -> dict[str, Any]:
-    """Defaults that depend on how a migrated harbor.yml is shaped."""
+    """Defaults that depend on how a migrated harbor.yml is shaped. A key absent from an
+    imported harbor.yml means what upstream's prepare makes of it: its code default, which
+    is not always the value the template ships (prepare/utils/configs.py, models.py)."""
     if harbor_yml_top is None:
         return {}
-    # In harbor.yml, https is on by the presence of its block.
-    return {"protocol": "https" if "https" in harbor_yml_top else "http"}
+    return {
+        # In harbor.yml, https is on by the presence of its block.
+        "protocol": "https" if "https" in harbor_yml_top else "http",
+        # blocks without `enabled` are off: `.get('enabled') or False`
+        "internal_tls.enabled": False,
+        "trace.enabled": False,
+        "upload_purging.enabled": False,
+        # `max_idle_conns or 2`, `max_open_conns or 0`
+        "database.max_idle_conns": 2,
+        "database.max_open_conns": 0,
+        # `proxy.get('components') or []`: no component uses the proxy
+        "proxy.components": [],
+    }

@@ -15,10 +15,16 @@ from urllib.parse import urlsplit
 from . import schema
 from .internal_tls import REQUIRED_FILES as INTERNAL_TLS_FILES
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)"
-                       r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*\.?", re.ASCII)
 _HOURS = re.compile(r"^(\d+)h$")
 _PLACEHOLDERS = {"/your/certificate/path", "/your/private/key/path"}
+_SIZE = re.compile(r"\d{1,12}[kMG]?", re.ASCII)
+_DURATION = re.compile(r"[-+]?(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)",
+                       re.ASCII)
+_URLPATH = re.compile(r"/[A-Za-z0-9._~/-]*", re.ASCII)
+_LIST_ITEM = re.compile(r"[!-+\--~]+", re.ASCII)  # printable ASCII without space and comma
+MAX_TEXT = 16 * 1024
 
 
 def env(key: str) -> str:
@@ -33,32 +39,153 @@ def is_ip(value: str) -> bool:
         return False
 
 
+def host_problem(host: str) -> str | None:
+    """None for a DNS name or an IP address; else what is wrong, for the message."""
+    if is_ip(host):
+        return None
+    if not host.isascii():
+        return "is not ASCII; accepted: a DNS name in ASCII (punycode, xn--...) or an IP address"
+    if not _HOSTNAME.fullmatch(host):
+        return "is not a host name; accepted: a DNS name or IP address without scheme, port or path"
+    return None
+
+
+def is_local(host: str) -> bool:
+    """Names and addresses that other hosts and containers cannot reach Harbor by."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def url_problem(url: str, schemes=("http", "https"), userinfo=False, path=True) -> str | None:
+    """None for an absolute URL Harbor can use; else what is wrong."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() for c in url) or not url.isprintable():
+        return "contains a space or a control character"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme not in schemes:
+        return f"has the scheme {parts.scheme or 'none'!r}, not " + " or ".join(schemes)
+    host = parts.hostname
+    if not host:
+        return "has no host"
+    if ":" in host and f"[{host}]" not in parts.netloc.lower():
+        return "has an IPv6 address without brackets, e.g. https://[2001:db8::1]:8443"
+    problem = host_problem(host)
+    if problem:
+        return "has a host that " + problem.split(";")[0]
+    if port == 0:
+        return "has port 0"
+    if (parts.username is not None or parts.password is not None) and not userinfo:
+        return "contains user:password@, which would be shown to every client"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "has a query or fragment"
+    if not path and parts.path not in ("", "/"):
+        return f"has the path {parts.path!r}"
+    return None
+
+
+def _check_kind(setting, value, err) -> None:
+    """The grammar of one value: everything that lands in a file is checked here first."""
+    name, kind = setting.env_name, setting.kind
+    if value is None:
+        return
+    if isinstance(value, str):
+        shown = "" if setting.secret else f" {_shown(value)}"
+        if "\n" in value or "\r" in value or "\0" in value:
+            err(f"{name}: contains a line break or NUL; accepted: a single line")
+            return
+        if len(value) > MAX_TEXT:
+            err(f"{name}: is {len(value)} characters long; accepted: at most {MAX_TEXT}")
+            return
+        problem = None
+        if not value:
+            return  # empty: the rules below say where a value is required
+        if kind == schema.HOST:
+            problem = host_problem(value)
+        elif kind == schema.URL:
+            problem = url_problem(value)
+            problem = problem and f"{problem}; accepted: {setting.accepted}"
+        elif kind == schema.SIZE and not _SIZE.fullmatch(value):
+            problem = f"is not accepted; accepted: {setting.accepted}"
+        elif kind == schema.DURATION and not _DURATION.fullmatch(value):
+            problem = f"is not accepted; accepted: {setting.accepted}"
+        elif kind == schema.URLPATH and not _URLPATH.fullmatch(value):
+            problem = f"is not accepted; accepted: {setting.accepted}"
+        if problem:
+            err(f"{name}: the value{shown} {problem}")
+    elif kind in (schema.INT, schema.FLOAT) and not isinstance(value, bool):
+        low, high = setting.bounds
+        if not ((low is None or value >= low) and (high is None or value <= high)):
+            err(f"{name}: the value {_shown(str(value))} is out of range; accepted: "
+                f"{setting.accepted if (setting.minimum, setting.maximum) != (None, None) else f'a whole number from {low} to {high}'}")
+    elif kind == schema.LIST:
+        for item in value:
+            if not _LIST_ITEM.fullmatch(item):
+                shown = "an item" if setting.secret else f"the item {_shown(item)}"
+                err(f"{name}: {shown} contains a space, a line break or a character other than "
+                    f"printable ASCII; accepted: {setting.accepted}")
+                break
+
+
+def _shown(value: str) -> str:
+    from .settings import shown_value
+
+    return shown_value(value)
+
+
 def check(s) -> list[str]:
     errors: list[str] = []
     err = errors.append
     v = s.values
 
     for setting in schema.SETTINGS:
-        value = v[setting.key]
-        if isinstance(value, str) and ("\n" in value or "\r" in value or "\0" in value):
-            err(f"{setting.env_name}: contains a line break or NUL; accepted: a single line")
+        if setting.key not in s.invalid:
+            _check_kind(setting, v[setting.key], err)
+    # cross-setting rules below see only values of the right kind
+    bad = {st.key for st in schema.SETTINGS if any(e.startswith(st.env_name + ":") for e in errors)}
+    s.invalid |= bad
+    for key in bad:
+        v[key] = schema.BY_KEY[key].default
+    later: list[str] = []
+    _check_rules(s, later.append)
+    reported = {schema.BY_KEY[k].env_name for k in s.invalid}
+    errors += [e for e in later if e.split(":", 1)[0].split(" ", 1)[0] not in reported]
+    return errors
 
+
+def _check_rules(s, err) -> None:
+    v = s.values
     host = v["hostname"]
     if not host:
-        err(f"{env('hostname')}: not set; accepted: the host name or IP address clients use, "
-            "e.g. harbor.example.com")
-    elif host in ("127.0.0.1", "reg.mydomain.com", "localhost"):
+        if "hostname" not in s.invalid:
+            err(f"{env('hostname')}: not set; accepted: the host name or IP address clients use, "
+                "e.g. harbor.example.com")
+    elif host == "reg.mydomain.com" or is_local(host):
         err(f"{env('hostname')}: {host!r} cannot be reached by other hosts and containers; "
             "accepted: a real host name or IP address")
-    elif not (is_ip(host) or _HOSTNAME.match(host)):
-        err(f"{env('hostname')}: {host!r} is not a host name; accepted: a DNS name or IP address "
-            "without scheme, port or path")
 
     if v["external_url"]:
-        parts = urlsplit(v["external_url"])
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-            err(f"{env('external_url')}: {v['external_url']!r} is not accepted; accepted: "
-                "http(s)://host[:port] with no path")
+        problem = url_problem(v["external_url"], path=False)
+        if problem:
+            err(f"{env('external_url')}: the value {_shown(v['external_url'])} {problem}; "
+                "accepted: http(s)://host[:port] with no path, query or user")
+
+    if v["harbor_admin_password"] == "":
+        err(f"{env('harbor_admin_password')}: is empty; accepted: a password of at least one "
+            "character (core's first start sets it)")
+    if v["database.password"] == "":
+        err(f"{env('database.password')}: is empty; accepted: a password, or unset to have a "
+            "random one made once")
 
     if s.https and v["http.port"] == v["https.port"]:
         err(f"{env('https.port')}: equals HARBOR_HTTP_PORT ({v['http.port']}); accepted: "
@@ -69,8 +196,8 @@ def check(s) -> list[str]:
 
     resolver = v["nginx_resolver"]
     if resolver and not re.fullmatch(r"[A-Za-z0-9_.-]+(:\d{1,5})?|\[[0-9A-Fa-f:]+\](:\d{1,5})?",
-                                     resolver):
-        err(f"{env('nginx_resolver')}: {resolver!r} is not accepted; accepted: a DNS server "
+                                     resolver, re.ASCII):
+        err(f"{env('nginx_resolver')}: {_shown(resolver)} is not accepted; accepted: a DNS server "
             "address such as 127.0.0.11 or 10.0.0.2:53")
 
     _check_length(err, v, "secret_key", 16)
@@ -82,7 +209,15 @@ def check(s) -> list[str]:
     _check_files(s, err)
     _check_https(s, err)
     _check_blocks(s, err)
-    return errors
+
+
+def _redis_host(item: str) -> bool:
+    host, _, port = item.rpartition(":")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        return is_ip(host[1:-1])
+    return bool(host) and host_problem(host) is None
 
 
 def _check_length(err, v, key, length):
@@ -93,6 +228,8 @@ def _check_length(err, v, key, length):
 
 
 def _read(s, err, key) -> bytes | None:
+    from .input_files import UnreadableFile, read_regular_file
+
     path = s.values[key]
     if not path:
         return None
@@ -100,10 +237,9 @@ def _read(s, err, key) -> bytes | None:
         err(f"{env(key)}: {path!r} is harbor.yml's placeholder; accepted: the path of a real file")
         return None
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        err(f"{env(key)}: cannot read {path!r} ({exc.strerror}); accepted: the path of a "
+        data = read_regular_file(path)
+    except UnreadableFile as exc:
+        err(f"{env(key)}: cannot read {_shown(path)} ({exc}); accepted: the path of a "
             "readable file inside the wrapper container")
         return None
     s.input_files[key] = data
@@ -172,6 +308,7 @@ def _check_https(s, err):
 
 def _check_internal_tls_dir(s, err):
     from . import pki
+    from .input_files import UnreadableFile, read_regular_file
 
     folder = s.values["internal_tls.dir"]
     needed = INTERNAL_TLS_FILES(with_trivy=s.values["with_trivy"],
@@ -179,10 +316,9 @@ def _check_internal_tls_dir(s, err):
     for name in needed:
         path = os.path.join(folder, name)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            err(f"{env('internal_tls.dir')}: cannot read {name} in {folder!r} ({exc.strerror}); "
+            data = read_regular_file(path)
+        except UnreadableFile as exc:
+            err(f"{env('internal_tls.dir')}: cannot read {name} in {_shown(folder)} ({exc}); "
                 "accepted: a folder made by `prepare gencert`, or unset to let the wrapper make it")
             continue
         s.input_files[f"internal_tls.dir/{name}"] = data
@@ -220,9 +356,13 @@ def _check_blocks(s, err):
             err(f"{env('external_redis.password')}: not set while HARBOR_EXTERNAL_REDIS_USERNAME "
                 "is; accepted: a password for that user")
         hosts = v["external_redis.host"].split(",")
-        if not all(re.fullmatch(r"[^:/\s]+:\d{1,5}", h.strip()) for h in hosts):
-            err(f"{env('external_redis.host')}: {v['external_redis.host']!r} is not accepted; "
-                "accepted: host:port, or host:port,host:port for sentinels")
+        if not all(_redis_host(h.strip()) for h in hosts):
+            err(f"{env('external_redis.host')}: {_shown(v['external_redis.host'])} is not "
+                "accepted; accepted: host:port, or host:port,host:port for sentinels")
+        for key in ("external_redis.sentinel_master_set", "external_redis.username"):
+            if v[key] and not re.fullmatch(r"[A-Za-z0-9_.~-]+", v[key], re.ASCII):
+                err(f"{env(key)}: {_shown(v[key])} is not accepted; accepted: letters, digits "
+                    "and . _ ~ - (it is written into Redis URLs)")
 
     providers = [p for p in schema.STORAGE_PROVIDERS if f"storage_service.{p}" in s.blocks]
     if len(providers) > 1:
@@ -259,8 +399,10 @@ def _check_blocks(s, err):
     if s.on("metric") and not str(v["metric.path"]).startswith("/"):
         err(f"{env('metric.path')}: accepted: a path starting with /")
     for key in ("proxy.http_proxy", "proxy.https_proxy"):
-        if v[key] and urlsplit(v[key]).scheme not in ("http", "https", "socks5"):
-            err(f"{env(key)}: accepted: a proxy URL such as http://proxy.example.com:3128")
+        problem = v[key] and url_problem(v[key], ("http", "https", "socks5"), userinfo=True)
+        if problem:
+            err(f"{env(key)}: {problem}; accepted: a proxy URL such as "
+                "http://proxy.example.com:3128")
     if s.on("trace"):
         _check_trace(s, err)
     if not isinstance(v["trace.attributes"], dict) or not all(
