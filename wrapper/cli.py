@@ -1,4 +1,4 @@
-"""Command line: generate, check, show, variables."""
+"""Command line: generate, check, show, status, variables."""
 
 from __future__ import annotations
 
@@ -23,7 +23,20 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--link-fixed-paths", action="store_true",
                      help="also link the fixed paths Harbor's images read (inside the wrapper "
                           "container)")
+    gen.add_argument("--renew-ca", action="append", choices=("https", "internal"), default=[],
+                     help="replace that CA the wrapper made (kept aside in the store) and "
+                          "re-issue its certificates for the same keys; see the README")
     commands.add_parser("check", help="validate the settings only; write nothing")
+    from .status import EXIT_CODES
+
+    status = commands.add_parser(
+        "status", help="the current generation and every certificate in use; reads only",
+        epilog="exit codes: " + "; ".join(f"{k}: {v}" for k, v in EXIT_CODES.items()))
+    status.add_argument("--out", default=os.environ.get("HARBOR_SETUP_DIR", "/harbor-setup"),
+                        help="output folder (default: $HARBOR_SETUP_DIR or /harbor-setup)")
+    status.add_argument("--warning-days", type=int, default=None,
+                        help="warning window in days (default: $HARBOR_CERT_WARNING_DAYS or 30)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
     show = commands.add_parser("show", help="effective settings, secrets masked, and their source")
     show.add_argument("--all", action="store_true", help="include settings of blocks that are off")
     variables = commands.add_parser("variables", help="the variable reference")
@@ -57,6 +70,18 @@ def _tolerant_output() -> None:
             pass
 
 
+def _certificate_warnings(out: str, variables, steps) -> None:
+    """Certificates of the generation in use that expired or expire within the window."""
+    from . import certificates
+
+    try:
+        window = certificates.window_of(variables)
+    except ValueError:
+        return  # refused by validation already
+    for warning in certificates.expiry_warnings(out, window):
+        steps.warn(warning)
+
+
 def main(argv: list[str] | None = None) -> int:
     _tolerant_output()
     args = _parser().parse_args(argv)
@@ -66,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         print(variables_table() if args.format == "markdown" else env_example(), end="")
         return 0
 
+    if args.command == "status":
+        from .status import main as status
+
+        return status(args.out, args.warning_days, args.json, os.environ, sys.stdout, sys.stderr)
+
     from .settings import InvalidSettings
 
     try:
@@ -73,13 +103,17 @@ def main(argv: list[str] | None = None) -> int:
             from .generate import Steps, TokenKeyInAdvance, generate, unchanged
 
             steps = Steps()
-            if unchanged(args.out, os.environ, args.link_fixed_paths, steps):
+            if not args.renew_ca and unchanged(args.out, os.environ, args.link_fixed_paths,
+                                               steps):
+                _certificate_warnings(args.out, os.environ, steps)
                 return 0
             token_key = TokenKeyInAdvance(args.out)
             settings = _load()
             steps.done("settings", "valid")
             generate(args.out, settings, link_fixed=args.link_fixed_paths, steps=steps,
-                     variables=os.environ, token_key=token_key)
+                     variables=os.environ, token_key=token_key,
+                     renew_ca=tuple(dict.fromkeys(args.renew_ca)))
+            _certificate_warnings(args.out, os.environ, steps)
             return 0
         settings = _load()
     except InvalidSettings as err:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from . import __version__, fixed_paths, tree
+from . import HARBOR_VERSION, __version__, certificates, fixed_paths, tree
 from .context import Paths
 from .files import File
 from .store import Store
@@ -134,6 +134,12 @@ def unchanged(out: str, variables: Mapping[str, str], link_fixed: bool,
         return False
     if marker["inputs"] != inputs_fingerprint(key, variables, out, shim_files(), link_fixed):
         return False
+    try:
+        window = certificates.window_of(variables)
+    except ValueError:
+        return False  # the full path reports it
+    if certificates.renewal_pending(os.path.join(out, tree.CURRENT), window):
+        return False
     _link(out, link_fixed, steps)
     steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
     return True
@@ -167,9 +173,10 @@ class TokenKeyInAdvance:
 
 def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
              variables: Mapping[str, str] | None = None,
-             token_key: TokenKeyInAdvance | None = None) -> dict:
+             token_key: TokenKeyInAdvance | None = None, renew_ca: tuple = ()) -> dict:
     """Returns {"changed": bool, "generation": name, "created": [store items made now]}.
-    variables: the raw inputs s was read from, recorded for the fast path of reruns."""
+    variables: the raw inputs s was read from, recorded for the fast path of reruns.
+    renew_ca: "https" and/or "internal": replace that CA the wrapper made (on purpose only)."""
     from . import keys as keymaker
     from .components import render_all
 
@@ -182,8 +189,9 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
 
     hmac_key = store.read("fingerprint.key")
     marker = tree.read_marker(out)
-    if hmac_key and marker and marker.get("settings") == fingerprint(
-            hmac_key, s, out, shims, link_fixed):
+    if not renew_ca and hmac_key and marker and marker.get("settings") == fingerprint(
+            hmac_key, s, out, shims, link_fixed) and not certificates.renewal_pending(
+            os.path.join(out, tree.CURRENT), s.values["cert_warning_days"]):
         _link(out, link_fixed, steps)
         steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
         return {"changed": False, "generation": marker["generation"], "created": []}
@@ -195,6 +203,8 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         os.makedirs(store.root, mode=0o700, exist_ok=True)
         os.chmod(store.root, 0o700)
         hmac_key, _ = store.get_or_create("fingerprint.key", lambda: os.urandom(32))
+        for which in renew_ca:
+            steps.done("renew-ca", certificates.retire_ca(store, which))
         keys = keymaker.ensure(store, s, recover_secretkey=_secretkey_in_current(out),
                                make_token_key=token_key)
         steps.done("keys", f"{len(keys.created)} made now" if keys.created else "all kept")
@@ -210,7 +220,8 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         settings_hash = fingerprint(hmac_key, s, out, shims, link_fixed)
         name = tree.content_hash(files) + "-" + settings_hash[:12]
         previous = (marker or {}).get("generation")
-        marker = {"settings": settings_hash, "generation": name, "wrapper": __version__}
+        marker = {"settings": settings_hash, "generation": name, "wrapper": __version__,
+                  "harbor": HARBOR_VERSION}
         if variables is not None:
             marker["inputs"] = inputs_fingerprint(hmac_key, variables, out, shims, link_fixed)
         generation = tree.publish(out, files, marker, chown)

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from . import internal_tls
+from . import certificates, internal_tls
 from .settings import InvalidSettings
 from .store import Store
 
@@ -21,6 +21,8 @@ REGISTRY_USER = "harbor_registry_user"
 # bcrypt cost of the registry credential: the registry checks it on every request core
 # forwards, and the password is 32 random characters; upstream's htpasswd uses 5 as well.
 _BCRYPT_ROUNDS = 5
+# The CAs the wrapper makes outlive their leaf certificates, which are re-issued under them.
+CA_MIN_DAYS = 3650
 
 
 def _token(length: int) -> bytes:
@@ -109,7 +111,9 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
 
     token_key = item("token/private_key.pem", make_token_key or pki.new_token_key)
     token_cert = store.read("token/root.crt")
-    if token_cert is None or not pki.key_matches(token_cert, token_key, trusted=True):
+    window = v["cert_warning_days"]
+    if token_cert is None or not pki.key_matches(token_cert, token_key, trusted=True) or \
+            certificates.renewal_due(token_cert, None, window):
         token_cert = pki.token_cert(token_key)
         store.replace("token/root.crt", token_cert)
         created.append("token/root.crt")
@@ -127,9 +131,9 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
             keys.https_cert = s.input_files["https.certificate"]
             keys.https_key = s.input_files["https.private_key"]
         else:
-            _own_server_certificate(store, keys, server_names(s), days, item)
+            _own_server_certificate(store, keys, server_names(s), days, item, window)
     if s.on("internal_tls"):
-        _internal_certificates(store, s, keys, days, item)
+        _internal_certificates(store, s, keys, days, item, window)
     return keys
 
 
@@ -137,33 +141,37 @@ def _ca(item, name: str, common_name: str, days: int) -> tuple[bytes, bytes]:
     """A CA kept as one item (key then certificate), so that racing wrappers agree on it."""
     from . import pki
 
+    days = max(days, CA_MIN_DAYS)
     bundle = item(name, lambda: b"".join(pki.new_ca(common_name, days)))
     cut = bundle.index(b"-----BEGIN CERTIFICATE-----")
     return bundle[:cut], bundle[cut:]
 
 
 def _leaf(store: Store, keys: Keys, item, ca: tuple[bytes, bytes], stem: str,
-          names: list[str], days: int) -> tuple[bytes, bytes]:
-    """(certificate, key); the key is made once, the certificate re-issued when names change."""
+          names: list[str], days: int, window: int) -> tuple[bytes, bytes]:
+    """(certificate, key); the key is made once, the certificate re-issued when names change
+    or when it expires within the warning window (same CA, same key, same names)."""
     from . import pki
 
     key = item(f"{stem}.key", pki.new_ec_key)
     cert = item(f"{stem}.crt", lambda: pki.issue(*ca, key, names[0], names, days))
     wanted = {str(ipaddress.ip_address(n)) if _is_ip(n) else n for n in names}
-    if pki.sans_of(pki.load_certs(cert)[0]) != wanted or not pki.key_matches(cert, key, True):
+    if pki.sans_of(pki.load_certs(cert)[0]) != wanted or not pki.key_matches(cert, key, True) \
+            or certificates.renewal_due(cert, ca[1], window):
         cert = pki.issue(*ca, key, names[0], names, days)
         store.replace(f"{stem}.crt", cert)
         keys.created.append(f"{stem}.crt")
     return cert, key
 
 
-def _own_server_certificate(store: Store, keys: Keys, names: list[str], days: int, item):
+def _own_server_certificate(store: Store, keys: Keys, names: list[str], days: int, item,
+                            window: int):
     ca = _ca(item, "https/ca.pem", "Harbor CA (harbor-setupwrapper)", days)
-    cert, key = _leaf(store, keys, item, ca, "https/server", names, days)
+    cert, key = _leaf(store, keys, item, ca, "https/server", names, days, window)
     keys.https_cert, keys.https_key, keys.https_ca = cert + ca[1], key, ca[1]
 
 
-def _internal_certificates(store: Store, s, keys: Keys, days: int, item):
+def _internal_certificates(store: Store, s, keys: Keys, days: int, item, window: int):
     internal_db = not s.on("external_database")
     stems = internal_tls.stems(s.values["with_trivy"], internal_db)
     if s.values["internal_tls.dir"]:
@@ -176,7 +184,8 @@ def _internal_certificates(store: Store, s, keys: Keys, days: int, item):
     keys.internal_ca = ca[1]
     for stem in stems:
         name = internal_tls.CERTIFICATES[stem]
-        keys.internal[stem] = _leaf(store, keys, item, ca, f"internal/{stem}", [name], days)
+        keys.internal[stem] = _leaf(store, keys, item, ca, f"internal/{stem}", [name], days,
+                                    window)
 
 
 def _is_ip(name: str) -> bool:

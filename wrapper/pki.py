@@ -40,13 +40,15 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key, days: int):
+def _builder(subject: x509.Name, issuer: x509.Name, public_key, days: int,
+             not_after: datetime.datetime | None = None):
     now = _now()
+    end = now + datetime.timedelta(days=days)
     return (x509.CertificateBuilder()
             .subject_name(subject).issuer_name(issuer).public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=days))
+            .not_valid_after(min(end, not_after) if not_after else end)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
 
 
@@ -86,11 +88,12 @@ def _san(name: str) -> x509.GeneralName:
 
 def issue(ca_key_pem: bytes, ca_cert_pem: bytes, key_pem: bytes, common_name: str,
           sans: list[str], days: int) -> bytes:
-    """A leaf certificate for key_pem, signed by the CA, usable as TLS server and client."""
+    """A leaf certificate for key_pem, signed by the CA, usable as TLS server and client;
+    it never outlives the CA."""
     ca_key, ca_cert = load_key(ca_key_pem, trusted=True), load_certs(ca_cert_pem)[0]
     public_key = load_key(key_pem, trusted=True).public_key()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
-    cert = (_builder(subject, ca_cert.subject, public_key, days)
+    cert = (_builder(subject, ca_cert.subject, public_key, days, ca_cert.not_valid_after_utc)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                            critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

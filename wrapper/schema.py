@@ -134,8 +134,13 @@ SETTINGS: tuple[Setting, ...] = (
     S("https.private_key", PATH, None, "PEM private key file of that certificate."),
     S("https.strong_ssl_ciphers", BOOL, False, "Use the strong TLS cipher list in nginx."),
     S("https.cert_validity_days", INT, 3650,
-      "Validity of the certificates the wrapper makes itself (days).", addition=True,
+      "Validity of the certificates the wrapper makes itself (days); its CAs get at least "
+      "3650. They are re-issued under the same CA when they expire within "
+      "HARBOR_CERT_WARNING_DAYS.", addition=True,
       minimum=1, maximum=36500),
+    S("cert_warning_days", INT, 30,
+      "Days before a certificate expires from which `generate` warns and re-issues its own "
+      "ones, and `status` exits non-zero.", addition=True, minimum=0, maximum=36500),
     S("external_url", URL, None,
       "Public URL when Harbor sits behind an outer proxy, e.g. https://reg.example.com."),
     S("nginx_resolver", STR, None,

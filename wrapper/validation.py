@@ -12,7 +12,7 @@ import os
 import re
 from urllib.parse import urlsplit
 
-from . import schema
+from . import certificates, schema
 from .internal_tls import REQUIRED_FILES as INTERNAL_TLS_FILES
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
@@ -208,6 +208,7 @@ def _check_rules(s, err) -> None:
 
     _check_files(s, err)
     _check_https(s, err)
+    certificates.check_window(s, err)
     _check_blocks(s, err)
 
 
@@ -304,6 +305,7 @@ def _check_https(s, err):
     if not pki.key_matches(cert, key):
         err(f"{env(key_key)}: does not match the certificate in {env(cert_key)}; accepted: the "
             "private key of that certificate")
+    certificates.check_supplied(cert, env(cert_key), err)
 
 
 def _check_internal_tls_dir(s, err):
@@ -325,6 +327,7 @@ def _check_internal_tls_dir(s, err):
         try:
             if name.endswith(".crt"):
                 certs = pki.load_certs(data)
+                certificates.check_supplied(data, env("internal_tls.dir"), err, label=name)
                 if name != "harbor_internal_ca.crt" and not pki.sans_of(certs[0]):
                     err(f"{env('internal_tls.dir')}: {name} has no subjectAltName; accepted: "
                         "certificates with the component's name as SAN")

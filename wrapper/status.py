@@ -1,0 +1,99 @@
+"""`status`: the current generation and every certificate in use, for people and monitoring.
+
+Reads only (a read-only folder is fine: no lock, no store access). Exit codes follow the
+monitoring-plugin convention, so Nagios-style checks and scripts can call it as it is.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+
+from . import HARBOR_VERSION, __version__, certificates, tree
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+EXIT_CODES = {
+    OK: "every certificate is valid beyond the warning window",
+    WARNING: "a certificate expires within the warning window",
+    CRITICAL: "a certificate has expired (or is not valid yet)",
+    UNKNOWN: "no generation to read, or a bad --warning-days / HARBOR_CERT_WARNING_DAYS",
+}
+_LABEL = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+
+
+def report(out: str, window: int, at: datetime.datetime | None = None) -> dict:
+    at = at or certificates.now()
+    out = os.path.abspath(out)
+    current = os.path.join(out, tree.CURRENT)
+    marker_path = os.path.join(current, tree.MARKER)
+    marker = tree.read_marker(out)
+    result: dict = {"folder": out, "checked": certificates.iso(at), "warning_days": window}
+    if marker is None:
+        result.update(code=UNKNOWN, status=_LABEL[UNKNOWN], certificates=[],
+                      problem=f"no generation in {out} ({marker_path} is missing or unreadable): "
+                              "has `harbor-setupwrapper generate` run with this --out?")
+        return result
+    made = datetime.datetime.fromtimestamp(os.stat(marker_path).st_mtime, datetime.timezone.utc)
+    entries = certificates.in_use(current)
+    states = [c.state(at, window) for c in entries]
+    code = CRITICAL if "expired" in states else WARNING if "expiring" in states else OK
+    result.update({
+        "generation": marker.get("generation"),
+        "made": certificates.iso(made),
+        # a keyed hash (HMAC-SHA256) of the settings: equal settings, equal hash; no secret
+        "settings_hmac": marker.get("settings"),
+        "wrapper": marker.get("wrapper"),
+        "harbor": marker.get("harbor") or (
+            HARBOR_VERSION if marker.get("wrapper") == __version__ else None),
+        "code": code, "status": _LABEL[code],
+        "certificates": [c.as_dict(at, window) for c in entries],
+        "warnings": certificates.warnings(entries, window, at),
+    })
+    return result
+
+
+def text(r: dict) -> str:
+    lines = [f"status:        {r['status']} (exit {r['code']})", f"folder:        {r['folder']}"]
+    if "problem" in r:
+        return "\n".join(lines + [f"problem:       {r['problem']}"]) + "\n"
+    lines += [
+        f"generation:    {r['generation']}",
+        f"made:          {r['made']}",
+        f"settings hash: {r['settings_hmac']} (HMAC-SHA256, keyed: no secret in it)",
+        f"Harbor:        {r['harbor'] or 'unknown'} (harbor-setupwrapper {r['wrapper']})",
+        f"checked:       {r['checked']}, warning window {r['warning_days']} days",
+        "",
+    ]
+    for c in r["certificates"]:
+        origin = "made by the wrapper" if c["made_by"] == "wrapper" else f"from {c['variable']}"
+        lines += [
+            f"{c['role']} ({origin}): {c['state'].upper()}",
+            f"  file:        {c['file']}",
+            f"  subject:     {c['subject']}",
+            f"  issuer:      {c['issuer']}",
+            f"  SANs:        {', '.join(c['sans']) or '-'}",
+            f"  SHA-256:     {c['sha256']}",
+            f"  valid:       {c['not_before']} to {c['not_after']} ({c['days_left']} days left)",
+        ]
+    for warning in r["warnings"]:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines) + "\n"
+
+
+def main(out: str, window_arg: int | None, as_json: bool, variables, stdout, stderr) -> int:
+    if window_arg is not None and window_arg < 0:
+        print("harbor-setupwrapper: --warning-days: accepted: a whole number of days, 0 or more",
+              file=stderr)
+        return UNKNOWN
+    try:
+        window = window_arg if window_arg is not None else certificates.window_of(variables)
+    except ValueError as err:
+        print(f"harbor-setupwrapper: {err}", file=stderr)
+        return UNKNOWN
+    r = report(out, window)
+    if as_json:
+        stdout.write(json.dumps(r, indent=2) + "\n")
+    else:
+        stdout.write(text(r))
+    return r["code"]
