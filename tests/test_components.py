@@ -183,6 +183,8 @@ def test_proxy_settings_and_sorted_no_proxy(keys):
     js_env = env_of(render(jobservice, keys, HARBOR_PROXY_HTTP_PROXY="http://proxy:3128",
                            HARBOR_PROXY_COMPONENTS="core")["config/jobservice/env"])
     assert js_env["HTTP_PROXY"] == ""
+    # as upstream: no NO_PROXY either for a component not in proxy.components
+    assert js_env["NO_PROXY"] == "" and js_env["HTTPS_PROXY"] == ""
 
 
 def test_trace_metric_cache(keys):
@@ -228,7 +230,7 @@ def test_db_env_and_log(keys):
 def test_nginx_routing(keys):
     https = render(nginx, keys)["config/nginx/nginx.conf"].content.decode()
     assert "listen 8443 ssl;" in https and "return 308 https://$host:443$request_uri;" in https
-    assert "ssl_certificate /harbor-setup/secret/cert/server.crt;" in https
+    assert 'ssl_certificate "/harbor-setup/secret/cert/server.crt";' in https
     assert "client_max_body_size 0;" in https
     v2 = https.split("location /v2/ {")[1].split("}")[0]
     assert "proxy_pass http://core/v2/;" in v2 and "proxy_set_header Host $http_host;" in v2

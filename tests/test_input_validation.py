@@ -241,3 +241,50 @@ def test_show_with_a_terminal_that_cannot_print_the_value():
 def test_check_does_not_call_a_non_utf8_value_valid():
     result = run_cli(["check"], _env_bytes({**BASE, "HARBOR_TRACE_NAMESPACE": b"\xff"}))
     assert result.returncode == 2 and b"HARBOR_TRACE_NAMESPACE: contains bytes" in result.stderr
+
+
+# Last line of defence: values that would change a file's syntax never reach it.
+
+def test_env_files_refuse_a_line_break_whatever_validation_let_through():
+    from wrapper.files import UnsafeValue, env_file
+
+    for value in ("a\n~INJECTED=1", "a\rb", "a\0b"):
+        with pytest.raises(UnsafeValue) as caught:
+            env_file("config/core/env", {"NO_PROXY": value})
+        assert "INJECTED" not in str(caught.value)
+    with pytest.raises(UnsafeValue):
+        env_file("config/core/env", {"A=B": "x"})
+
+
+def test_nginx_strings_and_plain_words_refuse_what_would_escape():
+    from wrapper.files import UnsafeValue, nginx_string, token
+
+    assert nginx_string("/out dir/{x};") == '"/out dir/{x};"'
+    for value in ('/a"b', "/a$b", "/a\\b", "/a\nb"):
+        with pytest.raises(UnsafeValue):
+            nginx_string(value)
+    assert token("200M") == "200M" and token("[2001:db8::1]") == "[2001:db8::1]"
+    for value in ("1M\n}", 'h" Port="1', "a b", ""):
+        with pytest.raises(UnsafeValue):
+            token(value)
+
+
+@pytest.mark.parametrize("out", ["out dir", "out{x};", "o;u t{}"])
+def test_an_output_folder_with_spaces_or_braces_gives_an_nginx_conf_nginx_accepts(tmp_path, out):
+    from test_properties import nginx_accepts  # the real nginx -t, with Harbor's hosts
+
+    from helpers_keys import session_keys
+    from wrapper.components import render_all
+    from wrapper.context import Paths
+
+    root = tmp_path / out
+    files = render_all(load({**BASE, "HARBOR_INTERNAL_TLS_ENABLED": "true",
+                             "HARBOR_METRIC_PORT": "9091"}), session_keys(), Paths(str(root)))
+    nginx_accepts([(root, files)])
+
+
+@pytest.mark.parametrize("out", ['a"b', "a$b", "a\\b", "a\nb", ""])
+def test_an_output_folder_nginx_cannot_hold_is_refused(tmp_path, out):
+    result = run_cli(["generate", "--out", str(tmp_path / out) if out else ""], BASE)
+    assert result.returncode == 2 and b"--out / HARBOR_SETUP_DIR:" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -216,3 +216,53 @@ def test_unknown_harbor_variables_are_warned_about():
 def test_rejected_settings_name_their_variable(variables, named):
     errors = errors_of({**BASE, **variables})
     assert any(e.startswith(named) for e in errors), errors
+
+
+# An imported harbor.yml: an absent key means what upstream's prepare v2.15.2 makes of it
+# (its code default, prepare/utils/configs.py and models.py), not the template's value.
+
+def _from_yml(tmp_path, body: str, **variables):
+    harbor_yml = tmp_path / "harbor.yml"
+    harbor_yml.write_text("hostname: h.example.test\n" + body)
+    return load({"HARBOR_CONFIG_FILE": str(harbor_yml), **variables})
+
+
+def test_harbor_yml_blocks_without_enabled_are_off_as_upstream(tmp_path):
+    s = _from_yml(tmp_path, "internal_tls:\n  verify_client_cert: false\n"
+                            "trace:\n  otel:\n    endpoint: otel:4318\n    url_path: /v1\n"
+                            "upload_purging:\n  age: 168h\n")
+    assert not s.on("internal_tls") and not s.on("trace")
+    assert s["upload_purging.enabled"] is False
+
+
+def test_harbor_yml_without_upload_purging_or_pool_sizes_or_components(tmp_path):
+    from types import SimpleNamespace
+
+    from wrapper.context import database, proxy_env
+
+    s = _from_yml(tmp_path, "database:\n  password: pw\n"
+                            "proxy:\n  http_proxy: http://proxy.example:3128\n")
+    assert s["upload_purging.enabled"] is False
+    db = database(s, keys=SimpleNamespace(database_password="x"))
+    assert (db["max_idle_conns"], db["max_open_conns"]) == (2, 0)
+    for component in ("core", "jobservice", "trivy"):
+        assert proxy_env(s, component) == {"HTTP_PROXY": "", "HTTPS_PROXY": "", "NO_PROXY": ""}
+
+
+def test_harbor_yml_values_that_are_given_still_count(tmp_path):
+    s = _from_yml(tmp_path, "internal_tls:\n  enabled: true\n"
+                            "upload_purging:\n  enabled: true\n  age: 72h\n  interval: 24h\n"
+                            "database:\n  password: pw\n  max_idle_conns: 50\n"
+                            "  max_open_conns: 900\n"
+                            "proxy:\n  http_proxy: http://p.example:3128\n  components: [core]\n")
+    assert s.on("internal_tls") and s["upload_purging.enabled"] is True
+    assert (s["database.max_idle_conns"], s["database.max_open_conns"]) == (50, 900)
+    assert s["proxy.components"] == ["core"]
+
+
+def test_variables_only_defaults_stay_the_templates(tmp_path):
+    s = load(BASE)
+    assert s["upload_purging.enabled"] is True and s["database.max_open_conns"] == 900
+    assert s["proxy.components"] == ["core", "jobservice", "trivy"]
+    assert load({**BASE, "HARBOR_TRACE_OTEL_ENDPOINT": "o:4318",
+                 "HARBOR_TRACE_OTEL_URL_PATH": "/v1"}).on("trace")

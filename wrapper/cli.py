@@ -101,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate":
             from .generate import Steps, TokenKeyInAdvance, generate, unchanged
+            from .validation import output_folder_problem
 
+            problem = output_folder_problem(args.out)
+            if problem:
+                print(f"harbor-setupwrapper: --out / HARBOR_SETUP_DIR: {problem}", file=sys.stderr)
+                return EXIT_INVALID
             steps = Steps()
             if not args.renew_ca and unchanged(args.out, os.environ, args.link_fixed_paths,
                                                steps):

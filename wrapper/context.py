@@ -141,12 +141,14 @@ def redis(s) -> Redis:
 
 
 def proxy_env(s, component: str) -> dict[str, str]:
-    """HTTP(S)_PROXY for the components listed in proxy.components, NO_PROXY for all."""
-    listed = component in s["proxy.components"]
+    """As upstream: the proxy URLs and NO_PROXY only for the components in proxy.components,
+    empty values for the others."""
+    if component not in s["proxy.components"]:
+        return {"HTTP_PROXY": "", "HTTPS_PROXY": "", "NO_PROXY": ""}
     no_proxy = sorted(set(_INTERNAL_HOSTS) | {h.strip() for h in s["proxy.no_proxy"] if h.strip()})
     return {
-        "HTTP_PROXY": (s["proxy.http_proxy"] or "") if listed else "",
-        "HTTPS_PROXY": (s["proxy.https_proxy"] or "") if listed else "",
+        "HTTP_PROXY": s["proxy.http_proxy"] or "",
+        "HTTPS_PROXY": s["proxy.https_proxy"] or "",
         "NO_PROXY": ",".join(no_proxy),
     }
 

@@ -94,6 +94,21 @@ def url_problem(url: str, schemes=("http", "https"), userinfo=False, path=True) 
     return None
 
 
+def output_folder_problem(out: str) -> str | None:
+    """The output folder's path lands in env files and nginx.conf (quoted there)."""
+    if not out:
+        return "is empty; accepted: the path of the output folder, e.g. /harbor-setup"
+    try:
+        os.path.abspath(out).encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains bytes that are not UTF-8; accepted: a UTF-8 path"
+    path = os.path.abspath(out)
+    if not path.isprintable() or any(c in path for c in '"\\$'):
+        return (f"{_shown(path)} holds a quote, backslash, $ or control character, which "
+                "nginx.conf cannot hold; accepted: a path without them (spaces are fine)")
+    return None
+
+
 def _check_kind(setting, value, err) -> None:
     """The grammar of one value: everything that lands in a file is checked here first."""
     name, kind = setting.env_name, setting.kind
