@@ -16,6 +16,11 @@ harbor_die() {
 
 # Wait until the wrapper has published a complete configuration.
 harbor_wait() {
+    case $HARBOR_SETUP_WAIT_SECONDS in
+        '' | *[!0-9]* | ??????????*)
+            harbor_die "HARBOR_SETUP_WAIT_SECONDS=$HARBOR_SETUP_WAIT_SECONDS is not accepted;" \
+                "accepted: a whole number of seconds (0 to 999999999)" ;;
+    esac
     marker=$HARBOR_SETUP_DIR/ready
     waited=0
     while [ ! -f "$marker" ]; do
@@ -33,14 +38,19 @@ harbor_wait() {
 }
 
 # Export every KEY=value line of a file. Values are taken literally: spaces, quotes, #, $
-# and backslashes arrive intact, nothing is evaluated.
+# and backslashes arrive intact, nothing is evaluated. A line without `=` is refused: the
+# wrapper never writes one, so the file is damaged.
 harbor_load_env() {
     file=$1
     [ -r "$file" ] || harbor_die "cannot read $file (uid $(id -u)); is the wrapper's volume mounted?"
     count=0
+    number=0
     while IFS= read -r line || [ -n "$line" ]; do
+        number=$((number + 1))
         case $line in
             '' | '#'*) continue ;;
+            *=*) ;;
+            *) harbor_die "$file: line $number has no '=': accepted: NAME=value lines" ;;
         esac
         name=${line%%=*}
         case $name in

@@ -78,7 +78,7 @@ def compose_passthrough() -> list[str]:
         names.append(s.env_name)
         if s.secret:
             names.append(s.env_name + "_FILE")
-    return names + ["HARBOR_CONFIG_FILE"]
+    return names + ["HARBOR_CONFIG_FILE", "HARBOR_STRICT"]
 
 
 def env_example() -> str:
@@ -98,5 +98,7 @@ def env_example() -> str:
         if s.secret:
             lines.append(f"#{s.env_name}_FILE=")
     lines += ["# An existing harbor.yml (inside the wrapper container) to start from.",
-              "#HARBOR_CONFIG_FILE="]
+              "#HARBOR_CONFIG_FILE=",
+              "# true: unknown HARBOR_* variables are errors instead of warnings.",
+              "#HARBOR_STRICT=false"]
     return "\n".join(lines) + "\n"
