@@ -71,8 +71,9 @@ def url_problem(url: str, schemes=("http", "https"), userinfo=False, path=True) 
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
-        return f"is not a URL ({exc})"
+    except ValueError:
+        return ("is not a URL (a malformed [IPv6] host, or a port that is not a number "
+                "from 1 to 65535)")
     if parts.scheme not in schemes:
         return f"has the scheme {parts.scheme or 'none'!r}, not " + " or ".join(schemes)
     host = parts.hostname
@@ -141,8 +142,9 @@ def _check_kind(setting, value, err) -> None:
     elif kind in (schema.INT, schema.FLOAT) and not isinstance(value, bool):
         low, high = setting.bounds
         if not ((low is None or value >= low) and (high is None or value <= high)):
-            err(f"{name}: the value {_shown(str(value))} is out of range; accepted: "
-                f"{setting.accepted if (setting.minimum, setting.maximum) != (None, None) else f'a whole number from {low} to {high}'}")
+            noun = "a whole number" if kind == schema.INT else "a number"
+            accepted = f"{noun} from {schema._num(low)} to {schema._num(high)}"
+            err(f"{name}: the value {_shown(str(value))} is out of range; accepted: {accepted}")
     elif kind == schema.LIST:
         for item in value:
             if not _LIST_ITEM.fullmatch(item):
