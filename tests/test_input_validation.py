@@ -64,6 +64,10 @@ def test_external_urls_harbor_cannot_use_are_refused(url):
     assert "pass" not in errors[0] or "user:password" in errors[0]
 
 
+def test_other_loopback_addresses_stay_accepted_for_test_machines():
+    assert load({"HARBOR_HOSTNAME": "127.0.0.2"})["hostname"] == "127.0.0.2"
+
+
 def test_bracketed_ipv6_external_url_and_ipv6_hostname():
     assert load({**BASE, "HARBOR_EXTERNAL_URL": "https://[2001:db8::1]:8443"})
     s = load({"HARBOR_HOSTNAME": "2001:db8::5", "HARBOR_HTTPS_PORT": "8443"})
@@ -71,8 +75,8 @@ def test_bracketed_ipv6_external_url_and_ipv6_hostname():
 
 
 @pytest.mark.parametrize("host", ["::1", "LOCALHOST", "0.0.0.0", "localhost", "127.0.0.1",
-                                  "127.0.1.1", "::", "app.localhost", "b\u00fccher.example",
-                                  "a..b", "-x.example", "x.example:443"])
+                                  "Localhost.", "::", "::ffff:127.0.0.1", "0:0::1",
+                                  "b\u00fccher.example", "a..b", "-x.example", "x.example:443"])
 def test_hostnames_others_cannot_reach_or_that_are_not_names_are_refused(host):
     assert named(errors_of({"HARBOR_HOSTNAME": host})) == ["HARBOR_HOSTNAME"]
 

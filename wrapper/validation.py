@@ -51,15 +51,20 @@ def host_problem(host: str) -> str | None:
 
 
 def is_local(host: str) -> bool:
-    """Names and addresses that other hosts and containers cannot reach Harbor by."""
+    """What every container resolves to itself (Harbor refuses 127.0.0.1 and localhost): in
+    any spelling, and the unspecified addresses. Other 127.x addresses are left alone: a
+    host with one of them as its own name (a test machine) is a choice, not a slip."""
     name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
+    if name in ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"):
         return True
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
-    return address.is_loopback or address.is_unspecified
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address in (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")) or (
+        address.is_unspecified)
 
 
 def url_problem(url: str, schemes=("http", "https"), userinfo=False, path=True) -> str | None:
