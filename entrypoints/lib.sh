@@ -61,3 +61,21 @@ harbor_load_env() {
     done < "$file"
     harbor_say "loaded $count variables from $file"
 }
+
+# Send SIGHUP to pid whenever the wrapper publishes a new generation (its marker changes).
+# Polls every HARBOR_SETUP_RELOAD_SECONDS (10; 0 turns it off); runs until the container stops.
+harbor_reload_on_new_generation() {
+    pid=$1
+    interval=${HARBOR_SETUP_RELOAD_SECONDS:-10}
+    [ "$interval" -gt 0 ] 2>/dev/null || return 0
+    seen=$(cat "$HARBOR_SETUP_DIR/ready" 2>/dev/null || true)
+    while sleep "$interval"; do
+        kill -0 "$pid" 2>/dev/null || return 0
+        now=$(cat "$HARBOR_SETUP_DIR/ready" 2>/dev/null || true)
+        if [ -n "$now" ] && [ "$now" != "$seen" ]; then
+            seen=$now
+            harbor_say "new configuration published: reloading nginx (SIGHUP to $pid)"
+            kill -HUP "$pid" 2>/dev/null || return 0
+        fi
+    done
+}

@@ -19,6 +19,16 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     echo "[tests] installed nginx-light (for nginx -t)"
 fi
 
+if ! command -v faketime >/dev/null 2>&1; then
+    # the certificate expiry tests move the clock with Debian's faketime
+    install_faketime() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            faketime >/dev/null
+    }
+    install_faketime || { apt-get update -qq >/dev/null && install_faketime; }
+    echo "[tests] installed faketime"
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
@@ -28,6 +38,6 @@ echo "[tests] installed harbor-setupwrapper with its test extra into .venv"
 
 export HARBOR_E2E_REQUIRE_DOCKER=1  # an unreachable engine fails the e2e tests, not skips them
 if [ "$#" -eq 0 ]; then
-    set -- -m "compose_e2e or swarm_e2e or not (compose_e2e or swarm_e2e)"
+    set -- -m "compose_e2e or swarm_e2e or certs_e2e or not (compose_e2e or swarm_e2e or certs_e2e)"
 fi
 exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"

@@ -8,6 +8,7 @@ under Debian's faketime in tests/e2e/test_certs.py.
 from __future__ import annotations
 
 import datetime
+import re
 import io
 import json
 import os
@@ -391,3 +392,37 @@ def test_window_must_be_below_the_validity(monkeypatch):
     assert "HARBOR_CERT_WARNING_DAYS" not in err  # one message per problem
     assert run(["check"], {**BASE, "HARBOR_HTTPS_CERT_VALIDITY_DAYS": "31"}, monkeypatch)[0] == 0
 
+
+# --- the README's procedures --------------------------------------------------------------------
+
+def readme_blocks() -> dict[str, str]:
+    import re
+
+    text = (REPO / "README.md").read_text()
+    return dict(re.findall(r"<!-- certs:([a-z-]+) -->\n```sh\n(.*?)```", text, re.S))
+
+
+def test_readme_exit_codes_are_those_of_status():
+    text = (REPO / "README.md").read_text()
+    for code, meaning in status.EXIT_CODES.items():
+        assert f"| {code} | {meaning.replace('--warning-days / HARBOR_CERT_WARNING_DAYS', '`--warning-days` / `HARBOR_CERT_WARNING_DAYS`')} |" in text
+
+
+def test_readme_procedures_use_the_files_and_options_that_exist():
+    """The e2e tests (tests/e2e/test_certs.py) run these blocks; here: what they name exists."""
+    blocks = readme_blocks()
+    assert set(blocks) == {"status", "compose-up", "compose-renew", "swarm-up", "swarm-renew",
+                           "renew-ca"}
+    for block in blocks.values():
+        for name in re.findall(r"compose/[a-z.-]+\.yml", block):
+            assert (REPO / name).is_file(), name
+    for option in ("--renew-ca https", "--renew-ca internal"):
+        assert option in blocks["renew-ca"]
+        assert option.split()[1] in cli._parser()._subparsers._group_actions[0].choices[
+            "generate"].format_help()
+    header = (REPO / "compose/docker-stack.certs.yml").read_text()
+    for line in blocks["swarm-up"].splitlines():
+        assert line.strip().rstrip("\\").strip() in header
+    header = (REPO / "compose/docker-compose.certs.yml").read_text()
+    for line in blocks["compose-up"].splitlines():
+        assert line.strip().rstrip("\\").strip() in header

@@ -69,3 +69,25 @@ def test_syslog_and_metrics_overrides():
     services = json.loads(result.stdout)["services"]
     assert any(p["target"] == 9090 and p["published"] == "9191" for p in services["proxy"]["ports"])
     assert "exporter" in services
+
+
+def test_certificate_override(tmp_path):
+    result = compose_config("docker-compose.yml", "docker-compose.certs.yml",
+                            env={"HARBOR_HOSTNAME": "h.example.test"})
+    assert result.returncode != 0 and "set HARBOR_SETUP_CERT_DIR" in result.stderr
+    result = compose_config("docker-compose.yml", "docker-compose.certs.yml",
+                            env={"HARBOR_HOSTNAME": "h.example.test",
+                                 "HARBOR_SETUP_CERT_DIR": str(tmp_path),
+                                 "HARBOR_SETUP_CERT_FILE": "live/h/fullchain.pem"})
+    assert result.returncode == 0, result.stderr
+    wrapper = json.loads(result.stdout)["services"]["setupwrapper"]
+    env = wrapper["environment"]
+    assert env["HARBOR_HTTPS_CERTIFICATE"] == "/run/harbor-certificate/live/h/fullchain.pem"
+    assert env["HARBOR_HTTPS_PRIVATE_KEY"] == "/run/harbor-certificate/tls.key"
+    mount = [v for v in wrapper["volumes"] if v["target"] == "/run/harbor-certificate"]
+    assert mount == [{"type": "bind", "source": str(tmp_path),
+                      "target": "/run/harbor-certificate", "read_only": True,
+                      "bind": {"create_host_path": True}}] or (
+        mount[0]["source"] == str(tmp_path) and mount[0]["read_only"] is True)
+    # the base file's own volumes are all still there
+    assert {v["target"] for v in wrapper["volumes"]} >= {"/harbor-setup", "/etc/registry"}
