@@ -66,7 +66,7 @@ class UserCA:
         now = datetime.datetime.now(UTC)
         self.cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
                      .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - DAY).not_valid_after(now + 30 * DAY)
+                     .not_valid_before(now - DAY).not_valid_after(now + 400 * DAY)
                      .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                      .sign(self.key, hashes.SHA256()))
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM)
@@ -91,7 +91,7 @@ class UserCA:
                                     serialization.NoEncryption())
         return chain, key_pem, leaf
 
-    def write(self, folder: Path, host: str, days: float = 20, start_days: float = -1
+    def write(self, folder: Path, host: str, days: float = 90, start_days: float = -1
               ) -> x509.Certificate:
         now = datetime.datetime.now(UTC)
         chain, key, leaf = self.issue(host, now + start_days * DAY, now + days * DAY)
@@ -223,8 +223,14 @@ CERTS_D = Path("/etc/docker/certs.d")
 
 def host_address() -> str:
     """An address of this machine that is not loopback: the default bridge's gateway."""
-    return sh("docker", "network", "inspect", "bridge", "-f",
-              "{{(index .IPAM.Config 0).Gateway}}").stdout.strip()
+    import ipaddress
+
+    subnet = sh("docker", "network", "inspect", "bridge", "-f",
+                "{{(index .IPAM.Config 0).Subnet}}").stdout.strip()
+    address = str(ipaddress.ip_network(subnet)[1])  # Docker gives the bridge the first one
+    assert sh("ip", "-4", "-o", "addr", "show", "to", address).stdout.strip(), \
+        f"{address} is not an address of this machine"
+    return address
 
 
 def trust(address: str, ca: bytes) -> Path:
@@ -282,7 +288,7 @@ def test_own_certificate_on_compose(compose_harbor, tmp_path):
     assert any("proxy" in name for name in before)
 
     # renewal: new files in place, the same `up -d`
-    second = ca.write(tmp_path / "new", host, days=25)
+    second = ca.write(tmp_path / "new", host, days=120)
     started = time.monotonic()
     run_block(readme_block("compose-renew", paths), h.env)
     wait_for("the proxy serves the renewed certificate",
@@ -407,7 +413,7 @@ def test_own_certificate_on_swarm_from_docker_secrets(swarm_stack, tmp_path):
             for p in ("secret/registry/root.crt", "config/registry/passwd")}
 
     # renewal: new secrets, deploy again with their names, remove the old ones
-    second = ca.write(folder, host, days=25)
+    second = ca.write(folder, host, days=120)
     started = time.monotonic()
     run_block(readme_block("swarm-renew", paths), stack.env, cwd=folder, timeout=600)
     wait_for("the proxy serves the renewed certificate",
