@@ -9,6 +9,7 @@ import sys
 from . import HARBOR_VERSION, __version__
 
 EXIT_INVALID = 2
+EXIT_REFUSED = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return status(args.out, args.warning_days, args.json, os.environ, sys.stdout, sys.stderr)
 
+    from .datadir import Refused
     from .settings import InvalidSettings
 
     try:
         if args.command == "generate":
+            from .datadir import Guard
             from .generate import Steps, TokenKeyInAdvance, generate, unchanged
             from .validation import output_folder_problem
 
@@ -108,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"harbor-setupwrapper: --out / HARBOR_SETUP_DIR: {problem}", file=sys.stderr)
                 return EXIT_INVALID
             steps = Steps()
+            guard = Guard(args.out, os.environ)  # the upgrade guard, on every start
+            for warning in guard.warnings:
+                steps.warn(warning)
             if not args.renew_ca and unchanged(args.out, os.environ, args.link_fixed_paths,
                                                steps):
+                guard.record()
                 _certificate_warnings(args.out, os.environ, steps)
                 return 0
             token_key = TokenKeyInAdvance(args.out)
@@ -117,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             steps.done("settings", "valid")
             generate(args.out, settings, link_fixed=args.link_fixed_paths, steps=steps,
                      variables=os.environ, token_key=token_key,
-                     renew_ca=tuple(dict.fromkeys(args.renew_ca)))
+                     renew_ca=tuple(dict.fromkeys(args.renew_ca)), data_volume=guard.data)
+            guard.record()
             _certificate_warnings(args.out, os.environ, steps)
             return 0
         settings = _load()
@@ -128,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
             print(show(err.settings, include_off=args.all), end="")
             return _invalid(err, "shown as far as they could be read")
         return _invalid(err)
+    except Refused as err:
+        print("harbor-setupwrapper: refused; no container has touched the data:",
+              file=sys.stderr)
+        for line in err.reasons:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_REFUSED
     except OSError as err:
         print(f"harbor-setupwrapper: cannot write: {err}", file=sys.stderr)
         return 1

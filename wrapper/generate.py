@@ -173,10 +173,13 @@ class TokenKeyInAdvance:
 
 def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
              variables: Mapping[str, str] | None = None,
-             token_key: TokenKeyInAdvance | None = None, renew_ca: tuple = ()) -> dict:
+             token_key: TokenKeyInAdvance | None = None, renew_ca: tuple = (),
+             data_volume: str | None = None) -> dict:
     """Returns {"changed": bool, "generation": name, "created": [store items made now]}.
     variables: the raw inputs s was read from, recorded for the fast path of reruns.
-    renew_ca: "https" and/or "internal": replace that CA the wrapper made (on purpose only)."""
+    renew_ca: "https" and/or "internal": replace that CA the wrapper made (on purpose only).
+    data_volume: the host data folder (HARBOR_DATA_VOLUME), whose upstream keys are adopted."""
+    from . import datadir
     from . import keys as keymaker
     from .components import render_all
 
@@ -205,6 +208,9 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         hmac_key, _ = store.get_or_create("fingerprint.key", lambda: os.urandom(32))
         for which in renew_ca:
             steps.done("renew-ca", certificates.retire_ca(store, which))
+        adopted = datadir.adopt(store, data_volume)
+        if adopted:
+            steps.done("adopt", f"kept from {data_volume}: " + ", ".join(adopted))
         keys = keymaker.ensure(store, s, recover_secretkey=_secretkey_in_current(out),
                                make_token_key=token_key)
         steps.done("keys", f"{len(keys.created)} made now" if keys.created else "all kept")
@@ -226,6 +232,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
             marker["inputs"] = inputs_fingerprint(hmac_key, variables, out, shims, link_fixed)
         generation = tree.publish(out, files, marker, chown)
         tree.clean(out, keep=generation)
+        datadir.write_upstream_keys(store, data_volume, chown)
         steps.done("write", f"generation {generation}"
                    + (" (unchanged files)" if previous == generation else ""))
     _link(out, link_fixed, steps)

@@ -151,7 +151,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("ip_family.ipv6.enabled", BOOL, False, "Listen on IPv6 (https listeners)."),
     S("harbor_admin_password", STR, "Harbor12345",
       "Initial admin password, used at core's first start only.", secret=True),
-    S("data_volume", STR, "/data", "Upstream host data path.", no_effect=True),
+    S("data_volume", STR, None,
+      "Host folder holding Harbor's data in upstream's layout (database/, registry/, redis/, "
+      "job_logs/, secret/, and the wrapper's harbor-setup/), for compose with "
+      "compose/docker-compose.hostdata.yml; an official install's data_volume moves in as it "
+      "is. Unset: Docker named volumes. Takes effect as a variable only (compose mounts it)."),
     S("_version", STR, "2.15.0", "harbor.yml schema version.", no_effect=True),
     S("with_trivy", BOOL, False, "Run the Trivy scanner (upstream's --with-trivy).", addition=True),
     # --- secrets made once, which a user may also bring ---------------------------------
@@ -361,4 +365,7 @@ META_VARIABLES = {
     "HARBOR_CONFIG_FILE": "An existing harbor.yml to read; variables override its values.",
     "HARBOR_SETUP_DIR": "Output folder (default /harbor-setup); `--out` wins.",
     "HARBOR_STRICT": "true: unknown HARBOR_* variables are errors, not warnings (default false).",
+    "HARBOR_IMAGE_TAG": "The Harbor version the deployment runs (compose passes its image tag; "
+                        "default v2.15.2). The upgrade guard compares it with the version "
+                        "recorded on the data.",
 }
