@@ -153,7 +153,7 @@ def test_generate_refuses_before_writing_anything(tmp_path):
     result = run_wrapper(["generate", "--out", str(tmp_path / "out")],
                          {**BASE, "HARBOR_DATA_VOLUME": str(tmp_path / "data")})
     assert result.returncode == 3
-    assert "refused; no container has touched the data:" in result.stderr
+    assert "refused, nothing was changed (no container has touched the data):" in result.stderr
     assert "pg14 is a PostgreSQL 14 cluster" in result.stderr
     assert not (tmp_path / "out").exists()
 

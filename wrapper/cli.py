@@ -1,4 +1,4 @@
-"""Command line: generate, check, show, status, variables."""
+"""Command line: generate, check, show, status, variables, restore-keys."""
 
 from __future__ import annotations
 
@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     show = commands.add_parser("show", help="effective settings, secrets masked, and their source")
     show.add_argument("--all", action="store_true", help="include settings of blocks that are off")
+    restore = commands.add_parser(
+        "restore-keys", help="restore, first step: a backup's key store and registry data into "
+                             "an empty deployment (README: Day 2)")
+    restore.add_argument("backup", help="the backup's folder name under --backups")
+    restore.add_argument("--backups", default="/backups", help="folder of backups (/backups)")
+    restore.add_argument("--out", default=os.environ.get("HARBOR_SETUP_DIR", "/harbor-setup"),
+                         help="the wrapper's folder (default: $HARBOR_SETUP_DIR or /harbor-setup)")
+    restore.add_argument("--storage", default="/storage",
+                         help="the registry's data folder (/storage); '' for object storage")
     variables = commands.add_parser("variables", help="the variable reference")
     variables.add_argument("--format", choices=("markdown", "env"), default="markdown",
                            help="a Markdown table (README) or an .env example (compose)")
@@ -101,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     from .settings import InvalidSettings
 
     try:
+        if args.command == "restore-keys":
+            from .backup import restore_keys
+
+            for line in restore_keys(os.path.join(args.backups, args.backup), args.out,
+                                     args.storage or None, os.geteuid() == 0):
+                print(f"harbor-setupwrapper: restored {line}", file=sys.stderr)
+            return 0
         if args.command == "generate":
             from .datadir import Guard
             from .generate import Steps, TokenKeyInAdvance, generate, unchanged
@@ -137,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             return _invalid(err, "shown as far as they could be read")
         return _invalid(err)
     except Refused as err:
-        print("harbor-setupwrapper: refused; no container has touched the data:",
-              file=sys.stderr)
+        print("harbor-setupwrapper: refused, nothing was changed (no container has touched "
+              "the data):", file=sys.stderr)
         for line in err.reasons:
             print(f"  {line}", file=sys.stderr)
         return EXIT_REFUSED

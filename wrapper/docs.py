@@ -68,6 +68,8 @@ COMPOSE_VARIABLES = {
     "HARBOR_WRAPPER_IMAGE": ("harbor-setupwrapper:0.1.0", "The wrapper image."),
     "HARBOR_WRAPPER_BASE_IMAGE": ("python:3.12-slim", "Base image when compose builds the wrapper."),
     "HARBOR_ENV_FILE": ("harbor.env", "Optional env file with more HARBOR_* variables."),
+    "HARBOR_BACKUP_DIR": ("./backups", "Where docker-compose.backup.yml writes and reads backups "
+                          "(they hold secrets)."),
 }
 
 
