@@ -26,8 +26,11 @@ CHILD = r"""
 import json, os, resource, sys, time
 t0 = time.perf_counter()
 import io
+from wrapper.datadir import Guard
 from wrapper.generate import Steps, generate, unchanged
+guard = Guard(sys.argv[1], os.environ)  # the upgrade guard runs on every start, as in the CLI
 if unchanged(sys.argv[1], os.environ, False, Steps(io.StringIO())):
+    guard.record()
     print(json.dumps({"ms": (time.perf_counter() - t0) * 1000, "changed": False, "keygen_ms": 0,
                       "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
     raise SystemExit(0)
@@ -42,6 +45,7 @@ token_key = TokenKeyInAdvance(sys.argv[1])
 from wrapper.settings import load
 result = generate(sys.argv[1], load(), steps=Steps(io.StringIO()), variables=os.environ,
                   token_key=token_key)
+guard.record()
 elapsed = time.perf_counter() - t0
 print(json.dumps({"ms": elapsed * 1000, "changed": result["changed"],
                   "keygen_ms": sum(keygen) * 1000,
