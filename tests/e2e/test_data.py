@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import REPO, compose_binary, sh
-from test_compose import CERTS_D, HTTPS_PORT, PASSWORD, Harbor, pull, push_and_pull
+from compose_support import CERTS_D, Harbor, pull, push_and_pull
+from e2e_support import sh
 
 pytestmark = pytest.mark.data_e2e
 
@@ -28,14 +28,9 @@ class DataHarbor(Harbor):
     """A deployment with the compose files of the README's Day 2 commands."""
 
     def __init__(self, project: str, wrapper_image: str, *files: str, **variables: str):
-        super().__init__(project, wrapper_image)
-        self.files = ["docker-compose.yml", *files]
+        super().__init__(project, wrapper_image,
+                         tuple(f"compose/{name}" for name in ("docker-compose.yml", *files)))
         self.env.update(variables)
-
-    def compose(self, *args: str, check: bool = True, timeout: float = 600):
-        files = [a for name in self.files for a in ("-f", str(REPO / "compose" / name))]
-        return sh(*compose_binary(), "-p", self.project, *files, *args, check=check,
-                  env=self.env, timeout=timeout)
 
     def volume_file(self, path: str) -> bytes:
         data = self.env.get("HARBOR_DATA_VOLUME")
