@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import crossplane
@@ -301,7 +302,20 @@ def rejected(draw):
     base = draw(accepted())
     wrong = dict(draw(st.lists(st.sampled_from(REJECTABLE), min_size=1, max_size=3,
                                unique_by=lambda pair: pair[0])))
-    return base, wrong
+    # the same values through an imported harbor.yml (a UTF-8 file: no undecodable bytes)
+    via_file = all(_NOT_UTF8 not in v for v in wrong.values()) and draw(st.booleans())
+    return {k: v for k, v in base.items() if k not in wrong}, wrong, via_file
+
+
+def harbor_yml(wrong: dict[str, str]) -> str:
+    tree: dict = {}
+    for name, value in wrong.items():
+        *parents, leaf = schema.BY_ENV[name].key.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return yaml.safe_dump(tree, allow_unicode=True)
 
 
 def test_every_rejected_combination_names_each_wrong_variable():
@@ -309,9 +323,14 @@ def test_every_rejected_combination_names_each_wrong_variable():
                suppress_health_check=[HealthCheck.too_slow])
     @given(case=rejected())
     def explore(case):
-        base, wrong = case
-        with pytest.raises(InvalidSettings) as caught:
-            load({**base, **wrong})
+        base, wrong, via_file = case
+        with tempfile.TemporaryDirectory() as folder:
+            variables = {**base, **wrong}
+            if via_file:
+                Path(folder, "harbor.yml").write_text(harbor_yml(wrong), encoding="utf-8")
+                variables = {**base, "HARBOR_CONFIG_FILE": str(Path(folder, "harbor.yml"))}
+            with pytest.raises(InvalidSettings) as caught:
+                load(variables)
         errors = caught.value.errors
         for name, value in wrong.items():
             assert any(e.startswith((name + ":", name + "_FILE:", name + " ")) for e in errors), (

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from environs import FileAwareEnv
 
 from . import schema
-from .schema import BOOL, BY_ENV, DIR, ENUM, FLOAT, INT, JSON, LIST, PATH, PORT, SETTINGS, STR
+from .schema import BOOL, BY_ENV, ENUM, FLOAT, INT, JSON, LIST, PORT, SETTINGS
 
 DEFAULT, FROM_FILE, FROM_VARIABLE, FROM_VARIABLE_FILE = "default", "file", "variable", "variable file"
 
