@@ -292,3 +292,13 @@ def test_an_output_folder_nginx_cannot_hold_is_refused(tmp_path, out):
     result = run_cli(["generate", "--out", str(tmp_path / out) if out else ""], BASE)
     assert result.returncode == 2 and b"--out / HARBOR_SETUP_DIR:" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_default_passes_the_grammar_of_its_own_setting():
+    from wrapper import schema
+    from wrapper.validation import _check_kind
+
+    problems = []
+    for setting in schema.SETTINGS:
+        _check_kind(setting, setting.default, problems.append)
+    assert problems == []
