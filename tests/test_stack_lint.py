@@ -250,6 +250,14 @@ def test_stateless_services_scale_by_variable(name):
     assert SERVICES[name]["deploy"]["replicas"] == "${%s:-1}" % variable
 
 
+@pytest.mark.parametrize("name", STATELESS)
+def test_stateless_replicas_spread_over_nodes(name):
+    """Losing one node must never take every replica of a service (max 1 per node unless set)."""
+    placement = SERVICES[name]["deploy"]["placement"]
+    assert placement["max_replicas_per_node"] == "${HARBOR_MAX_REPLICAS_PER_NODE:-1}"
+    assert "constraints" not in placement
+
+
 @pytest.mark.parametrize("name", ["trivy-adapter", "exporter"])
 def test_optional_services_are_off_by_default(name):
     variable = "HARBOR_" + name.upper().replace("-", "_") + "_REPLICAS"

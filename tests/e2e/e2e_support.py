@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -45,3 +47,58 @@ def image_size(image: str) -> int:
     return json.loads(sh("docker", "image", "inspect", image).stdout)[0]["Size"]
 
 
+
+
+HOST_LOCK = "/tmp/e2e-host.lock"
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _held_by_ancestor(path: str) -> bool:
+    """Whether `flock PATH pytest ...` (a process above this one) already holds the lock."""
+    try:
+        inode = os.stat(path).st_ino
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    mine = _ancestors()
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF" (blocked waiters carry "->")
+        if "->" in fields or len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        if fields[5].rsplit(":", 1)[-1] == str(inode) and int(fields[4]) in mine:
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def host_lock(what: str):
+    """Holds /tmp/e2e-host.lock (see PROTOCOL: one user of the host's engine at a time) around
+    builds and anything else on the host's engine; a no-op when a parent process holds it."""
+    if _held_by_ancestor(HOST_LOCK):
+        yield
+        return
+    with open(HOST_LOCK, "a") as handle:
+        started = time.monotonic()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[e2e] waiting for {HOST_LOCK} ({what})", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            print(f"[e2e] got {HOST_LOCK} after {time.monotonic() - started:.0f}s", flush=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

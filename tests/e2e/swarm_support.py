@@ -1,8 +1,12 @@
-"""Helpers for the Swarm end-to-end test (tests/e2e/test_swarm.py).
+"""Helpers for the Swarm end-to-end tests (tests/e2e/test_swarm.py on the host's engine as a
+one-node swarm, tests/e2e/test_swarm_multinode.py on three engines in containers).
 
-- `derive_stack`: compose/docker-stack.yml made deployable on this one test machine;
+- `derive_stack`: compose/docker-stack.yml made deployable on this test machine: the ONE
+  place that lists what is swapped for what this machine cannot provide;
 - `Swarm`: joins the engine to a one-node swarm when it is in none, and leaves it again;
-- `Stack`: deploy, tasks, bounded waits with diagnostics, files and logs of task containers;
+- `Stack`: deploy, tasks, bounded waits with diagnostics, files and logs of task containers
+  (on the host's engine, or through `docker exec NODE docker ...` on a node of the harness);
+- `check_same_keys`: every task container reads the same keys and secrets;
 - `TlsFront`: the test's stand-in for Traefik, a host nginx terminating TLS in front of each
   proxy task's published port.
 """
@@ -32,10 +36,12 @@ LABEL = "harbor-setupwrapper-e2e"  # on the Docker secrets the test creates
 
 # --------------------------------------------------------------------------- the stack file
 
-def derive_stack(text: str) -> dict:
+def derive_stack(text: str, shared: str | None = None) -> dict:
     """The real stack, with what this machine cannot run swapped for what it can.
 
-    - every volume a plain local volume: this kernel has no NFS client;
+    - no NFS client in this kernel: every volume a plain local volume, or, with `shared` (a
+      folder mounted at that path into every node of the multi-node harness), a local bind
+      volume of the same sub-folder the NFS volume names (<HARBOR_NFS_PATH>/<volume>);
     - `endpoint_mode: dnsrr` on every service: without the ip_vs module, Swarm's virtual IPs
       and the ingress routing mesh do not work ("No route to host");
     - the proxy's port 8080 published in host mode, without a fixed number: Docker picks a
@@ -51,7 +57,14 @@ def derive_stack(text: str) -> dict:
     volumes = doc["volumes"]
     assert all(v["driver_opts"]["type"] == "nfs" for v in volumes.values()), \
         "the stack's volumes are no longer all NFS: revisit derive_stack"
-    doc["volumes"] = {name: {"driver": "local"} for name in volumes}
+    if shared is None:
+        doc["volumes"] = {name: {"driver": "local"} for name in volumes}
+    else:
+        doc["volumes"] = {}
+        for name, volume in volumes.items():
+            folder = volume["driver_opts"]["device"].rsplit("/", 1)[1]
+            doc["volumes"][name] = {"driver": "local", "driver_opts": {
+                "type": "none", "o": "bind", "device": f"{shared}/{folder}"}}
     for service in doc["services"].values():
         service.setdefault("deploy", {})["endpoint_mode"] = "dnsrr"
     proxy = doc["services"]["proxy"]
@@ -114,37 +127,76 @@ def sha(data: bytes) -> str:
 
 # --------------------------------------------------------------------------- the stack
 
+HOST_DOCKER = ("docker",)
+
+
+class Container(str):
+    """A container id that knows the engine holding it (the argv of its `docker` command)."""
+
+    def __new__(cls, cid: str, engine: tuple[str, ...] = HOST_DOCKER):
+        obj = super().__new__(cls, cid)
+        obj.engine = tuple(engine)
+        return obj
+
+
+def _engine(cid: str) -> tuple[str, ...]:
+    return getattr(cid, "engine", HOST_DOCKER)
+
+
 class Stack:
-    def __init__(self, name: str, file: Path, env: dict[str, str]):
+    """A deployed stack. `docker` gives the argv of a manager's docker command (the host's
+    engine by default), `node_docker(node_id)` that of the engine running a task, and
+    `live(node_id)` whether that node is up (tasks of a lost node are not counted)."""
+
+    def __init__(self, name: str, file: Path, env: dict[str, str], docker=None,
+                 node_docker=None, live=None):
         self.name = name
         self.file = file
         self.env = env
         self.services = list(yaml.safe_load(file.read_text())["services"])
+        self.manager = docker or (lambda: HOST_DOCKER)
+        self.node_docker = node_docker or (lambda node: self.manager())
+        self.live = live or (lambda node: True)
+
+    def docker(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return sh(*self.manager(), *args, **kwargs)
 
     def service(self, short: str) -> str:
         return f"{self.name}_{short}"
 
     def deploy(self) -> None:
-        sh("docker", "stack", "deploy", "--detach=true", "--resolve-image", "never",
-           "-c", str(self.file), self.name, env=self.env, timeout=300)
+        if self.manager() == HOST_DOCKER:
+            sh("docker", "stack", "deploy", "--detach=true", "--resolve-image", "never",
+               "-c", str(self.file), self.name, env=self.env, timeout=300)
+            return
+        # on a node: the file and the variables go in through docker exec
+        env_args = [a for k, v in self.env.items() if k.startswith("HARBOR_")
+                    for a in ("-e", f"{k}={v}")]
+        argv = list(self.manager())
+        assert argv[:3] == ["docker", "exec", "-i"], argv
+        sh(*argv[:3], *env_args, *argv[3:-1], "sh", "-c",
+           f"cat > /tmp/{self.name}.yml && docker stack deploy --detach=true "
+           f"--resolve-image never -c /tmp/{self.name}.yml {self.name}",
+           input=self.file.read_text(), timeout=300)
 
     # --- tasks
     def tasks(self, short: str) -> list[dict]:
-        ids = sh("docker", "service", "ps", "-q", "--no-trunc", self.service(short),
-                 check=False).stdout.split()
+        ids = self.docker("service", "ps", "-q", "--no-trunc", self.service(short),
+                          check=False).stdout.split()
         if not ids:
             return []
-        result = sh("docker", "inspect", *ids, check=False)
+        result = self.docker("inspect", *ids, check=False)
         return json.loads(result.stdout or "[]")
 
     def running(self, short: str) -> list[dict]:
         """Tasks that should run and do (Swarm says running only once healthy)."""
         return sorted((t for t in self.tasks(short)
-                       if t["DesiredState"] == "running" and t["Status"]["State"] == "running"),
+                       if t["DesiredState"] == "running" and t["Status"]["State"] == "running"
+                       and self.live(t.get("NodeID"))),
                       key=lambda t: t.get("Slot", 0))
 
     def desired_replicas(self, short: str) -> int:
-        spec = json.loads(sh("docker", "service", "inspect", self.service(short)).stdout)[0]
+        spec = json.loads(self.docker("service", "inspect", self.service(short)).stdout)[0]
         return spec["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
 
     def converged(self, shorts) -> bool:
@@ -158,7 +210,7 @@ class Stack:
         return True
 
     def job_iteration(self) -> int:
-        spec = json.loads(sh("docker", "service", "inspect", self.service("setupwrapper")).stdout)[0]
+        spec = json.loads(self.docker("service", "inspect", self.service("setupwrapper")).stdout)[0]
         return (spec.get("JobStatus") or {}).get("JobIteration", {}).get("Index", 0)
 
     def job_done(self, iteration: int) -> bool:
@@ -173,9 +225,9 @@ class Stack:
         states = [t["Status"]["State"] for t in tasks] or "no task yet"
         raise AssertionError(f"setupwrapper iteration {iteration}: {states}")
 
-    @staticmethod
-    def container(task: dict) -> str:
-        return task["Status"]["ContainerStatus"]["ContainerID"]
+    def container(self, task: dict) -> Container:
+        return Container(task["Status"]["ContainerStatus"]["ContainerID"],
+                         self.node_docker(task.get("NodeID")))
 
     def address(self, task: dict, network: str) -> str:
         for attachment in task.get("NetworksAttachments", []):
@@ -183,18 +235,17 @@ class Stack:
                 return attachment["Addresses"][0].split("/")[0]
         raise AssertionError(f"task {task['ID']} has no address on {network}")
 
-    @staticmethod
-    def published_port(task: dict) -> int:
+    def published_port(self, task: dict) -> int:
         """The host port Docker picked for this task (host mode, no fixed number)."""
-        cid = Stack.container(task)
-        ports = json.loads(sh("docker", "inspect", "-f", "{{json .NetworkSettings.Ports}}",
+        cid = self.container(task)
+        ports = json.loads(sh(*cid.engine, "inspect", "-f", "{{json .NetworkSettings.Ports}}",
                               cid).stdout)
         return int(ports["8080/tcp"][0]["HostPort"])
 
     # --- inside task containers
     @staticmethod
     def read(cid: str, path: str) -> bytes:
-        result = subprocess.run(["docker", "exec", cid, "cat", path], check=False,
+        result = subprocess.run([*_engine(cid), "exec", cid, "cat", path], check=False,
                                 capture_output=True, timeout=60)
         assert result.returncode == 0, f"docker exec {cid[:12]} cat {path}: {result.stderr!r}"
         return result.stdout
@@ -207,25 +258,25 @@ class Stack:
 
     @staticmethod
     def curl(cid: str, *args: str) -> str:
-        result = subprocess.run(["docker", "exec", cid, "curl", "-sS", *args], check=False,
+        result = subprocess.run([*_engine(cid), "exec", cid, "curl", "-sS", *args], check=False,
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"curl {args} in {cid[:12]}: {result.stderr}"
         return result.stdout
 
     @staticmethod
     def logs(cid: str) -> str:
-        result = subprocess.run(["docker", "logs", cid], check=False, capture_output=True,
+        result = subprocess.run([*_engine(cid), "logs", cid], check=False, capture_output=True,
                                 text=True, timeout=60)
         return result.stdout + result.stderr
 
     # --- diagnostics
     def diagnostics(self, shorts=None, tail: int = 40) -> str:
-        parts = [sh("docker", "stack", "ps", "--no-trunc", self.name, check=False).stdout]
+        parts = [self.docker("stack", "ps", "--no-trunc", self.name, check=False).stdout]
         for short in shorts or self.services:
             svc = self.service(short)
-            ps = sh("docker", "service", "ps", "--no-trunc", svc, check=False)
-            logs = sh("docker", "service", "logs", "--no-trunc", "--timestamps", "--tail",
-                      str(tail), svc, check=False, timeout=60)
+            ps = self.docker("service", "ps", "--no-trunc", svc, check=False)
+            logs = self.docker("service", "logs", "--no-trunc", "--timestamps", "--tail",
+                               str(tail), svc, check=False, timeout=60)
             parts.append(f"===== {svc}: docker service ps --no-trunc\n{ps.stdout}{ps.stderr}"
                          f"===== {svc}: docker service logs --tail {tail}\n"
                          f"{logs.stdout[-6000:]}{logs.stderr[-6000:]}")
@@ -274,6 +325,71 @@ def remove_network(name: str, timeout: float = 60) -> list[str]:
     except AssertionError as exc:
         return [str(exc).splitlines()[0]]
     return []
+
+
+# --------------------------------------------------------------------------- same keys
+
+# Files every replica reads from the harbor-setup volume
+SHARED_FILES = (
+    "secret/keys/secretkey", "secret/core/private_key.pem", "secret/registry/root.crt",
+    "config/core/env", "config/registry/passwd", "config/registry/config.yml",
+    "config/jobservice/env", "config/registryctl/env",
+)
+# What must never change once made (configs may be re-rendered)
+KEYS = ("secret/keys/secretkey", "secret/core/private_key.pem", "secret/registry/root.crt",
+        "config/registry/passwd", "registry http.secret", "CORE_SECRET", "JOBSERVICE_SECRET",
+        "CSRF_KEY", "REGISTRY_CREDENTIAL_PASSWORD", "POSTGRESQL_PASSWORD")
+CORE_SECRETS = ("CORE_SECRET", "JOBSERVICE_SECRET", "CSRF_KEY", "REGISTRY_CREDENTIAL_USERNAME",
+                "REGISTRY_CREDENTIAL_PASSWORD", "HARBOR_ADMIN_PASSWORD", "POSTGRESQL_PASSWORD")
+
+def shared_view(cid: str) -> dict[str, str]:
+    """Hashes of what one task container reads from the harbor-setup volume."""
+    view = {path: sha(Stack.read(cid, f"/harbor-setup/{path}")) for path in SHARED_FILES}
+    registry_config = yaml.safe_load(Stack.read(cid, "/harbor-setup/config/registry/config.yml"))
+    secret = registry_config["http"]["secret"]
+    assert secret and secret != "placeholder"
+    view["registry http.secret"] = sha(secret.encode())
+    core_env = Stack.read(cid, "/harbor-setup/config/core/env")
+    for name in CORE_SECRETS:
+        view[name] = sha(env_value(core_env, name).encode())
+    return view
+
+
+def same_keys(stack: Stack, harbor, replicas: dict[str, int], password: str, say) -> dict[str, str]:
+    """Every replica reads the same keys, and the running processes hold the same secrets."""
+    wait_for("every service runs its replicas", lambda: stack.converged(harbor), 180,
+             diagnose=stack.diagnostics, interval=2)
+    views, where, nodes = {}, {}, set()
+    for short in harbor:
+        if short in ("postgresql", "redis"):  # uid 999: reads its own env file only
+            continue
+        for task in stack.running(short):
+            cid = stack.container(task)
+            views[f"{short}.{task['Slot']}"] = shared_view(cid)
+            nodes.add(task.get("NodeID"))
+            where[f"{short}.{task['Slot']}"] = cid
+    reference = views["core.1"]
+    for replica, view in views.items():
+        differing = sorted(k for k in reference if view.get(k) != reference[k])
+        assert not differing, f"{replica} reads other {differing} than core.1"
+    counted = {s: sum(1 for r in views if r.startswith(s + ".")) for s in replicas}
+    assert counted == replicas, counted
+
+    # what the processes were started with, not only what the volume holds
+    envs = {r: Stack.process_env(cid) for r, cid in where.items() if r.startswith("core.")}
+    for replica, env in envs.items():
+        assert env["HARBOR_ADMIN_PASSWORD"] == password, f"{replica}: admin password mangled"
+        for name in CORE_SECRETS:
+            assert sha(env[name].encode()) == reference[name], f"{replica}: {name} differs"
+    for replica, cid in where.items():
+        if replica.startswith("registry."):  # the fixed path the registry image reads
+            fixed = yaml.safe_load(Stack.read(cid, "/etc/registry/config.yml"))
+            assert sha(fixed["http"]["secret"].encode()) == reference["registry http.secret"]
+    say(f"same keys and secrets in {len(views)} task containers on {len(nodes)} node(s) "
+        f"({', '.join(sorted(views))}); "
+        f"core processes hold the same CORE_SECRET, JOBSERVICE_SECRET, CSRF_KEY, registry "
+        f"credential and admin password")
+    return reference
 
 
 # --------------------------------------------------------------------------- secrets
@@ -349,6 +465,8 @@ class TlsFront:
         servers = []
         for slot, port in self.ports.items():
             backend = self.backends.get(slot, 1)  # nothing listens on port 1: 502
+            if isinstance(backend, int):
+                backend = f"127.0.0.1:{backend}"
             servers.append(f"""
   server {{
     listen {self.host}:{port} ssl;
@@ -356,7 +474,7 @@ class TlsFront:
     ssl_certificate_key {d}/server.key;
     client_max_body_size 0;
     location / {{
-      proxy_pass http://127.0.0.1:{backend};
+      proxy_pass http://{backend};
       proxy_http_version 1.1;
       proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-Proto https;
@@ -382,8 +500,9 @@ http {{
 }}
 """
 
-    def point(self, backends: dict[int, int]) -> None:
-        """Sends each slot's front to that host port; starts or reloads nginx if needed."""
+    def point(self, backends: dict) -> None:
+        """Sends each slot's front to that host port (or "address:port"); starts or reloads
+        nginx if needed."""
         if self.proc is not None and self.proc.poll() is None and backends == self.backends:
             return
         self.backends = dict(backends)

@@ -409,7 +409,7 @@ def test_own_certificate_on_swarm_from_docker_secrets(swarm_stack, tmp_path):
            env={**os.environ, "DOCKER_BUILDKIT": "0"})
     sh("docker", "push", f"{address}/library/e2e:1", timeout=300)
     proxy = stack.running("proxy")[0]
-    keys = {p: Stack.read(Stack.container(proxy), f"/harbor-setup/{p}")
+    keys = {p: Stack.read(stack.container(proxy), f"/harbor-setup/{p}")
             for p in ("secret/registry/root.crt", "config/registry/passwd")}
 
     # renewal: new secrets, deploy again with their names, remove the old ones
@@ -423,8 +423,8 @@ def test_own_certificate_on_swarm_from_docker_secrets(swarm_stack, tmp_path):
         f"{time.monotonic() - started:.1f}s")
     assert tls_verified(host, SWARM_PORT, ca.pem)
     same_proxy = stack.running("proxy")[0]
-    assert Stack.container(same_proxy) == Stack.container(proxy)  # reloaded, not replaced
-    assert {p: Stack.read(Stack.container(same_proxy), f"/harbor-setup/{p}") for p in keys} \
+    assert stack.container(same_proxy) == stack.container(proxy)  # reloaded, not replaced
+    assert {p: Stack.read(stack.container(same_proxy), f"/harbor-setup/{p}") for p in keys} \
         == keys
     for name in CERT_SECRETS[:2]:
         assert sh("docker", "secret", "inspect", name, check=False).returncode != 0

@@ -44,9 +44,9 @@ import pytest
 import yaml
 
 from e2e_support import sh
-from swarm_support import (STACK_FILE, Stack, Swarm, TlsFront, basic, create_secret,
-                           derive_stack, env_value, realm_of, remove_network, remove_secret, sha,
-                           wait_for)
+from swarm_support import (KEYS, STACK_FILE, Stack, Swarm, TlsFront, basic,
+                           create_secret, derive_stack, env_value, realm_of, remove_network,
+                           remove_secret, same_keys, wait_for)
 
 pytestmark = pytest.mark.swarm_e2e
 
@@ -61,18 +61,6 @@ REPLICAS = {"core": 2, "registry": 2, "proxy": 2}
 HARBOR = ("registry", "registryctl", "postgresql", "redis", "core", "portal", "jobservice",
           "proxy")
 REPO_NAME = "library/swarm-e2e"
-# Files every replica reads from the harbor-setup volume
-SHARED_FILES = (
-    "secret/keys/secretkey", "secret/core/private_key.pem", "secret/registry/root.crt",
-    "config/core/env", "config/registry/passwd", "config/registry/config.yml",
-    "config/jobservice/env", "config/registryctl/env",
-)
-# What must never change once made (configs may be re-rendered)
-KEYS = ("secret/keys/secretkey", "secret/core/private_key.pem", "secret/registry/root.crt",
-        "config/registry/passwd", "registry http.secret", "CORE_SECRET", "JOBSERVICE_SECRET",
-        "CSRF_KEY", "REGISTRY_CREDENTIAL_PASSWORD", "POSTGRESQL_PASSWORD")
-CORE_SECRETS = ("CORE_SECRET", "JOBSERVICE_SECRET", "CSRF_KEY", "REGISTRY_CREDENTIAL_USERNAME",
-                "REGISTRY_CREDENTIAL_PASSWORD", "HARBOR_ADMIN_PASSWORD", "POSTGRESQL_PASSWORD")
 EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -99,7 +87,7 @@ class Deployment:
             if task["DesiredState"] != "running" or task["Status"]["State"] not in states:
                 continue
             try:
-                backends[task["Slot"]] = Stack.published_port(task)
+                backends[task["Slot"]] = self.stack.published_port(task)
             except (AssertionError, KeyError, IndexError, json.JSONDecodeError):
                 continue  # the container is going away
         self.front.point(backends)
@@ -184,6 +172,7 @@ def deployment(wrapper_image, standins):
             "HARBOR_PROXY_REPLICAS": str(REPLICAS["proxy"]),
             # one node: postgresql and redis may run on it without a node label
             "HARBOR_DATA_NODE_CONSTRAINT": "node.role == manager",
+            "HARBOR_MAX_REPLICAS_PER_NODE": "0",  # both replicas on the one node
         })
         stack = Stack(STACK, stack_file, env)
         if STACK in sh("docker", "stack", "ls", "--format", "{{.Name}}").stdout.split():
@@ -223,57 +212,13 @@ def deployment(wrapper_image, standins):
 
 # --------------------------------------------------------------------------- checks
 
-def shared_view(cid: str) -> dict[str, str]:
-    """Hashes of what one task container reads from the harbor-setup volume."""
-    view = {path: sha(Stack.read(cid, f"/harbor-setup/{path}")) for path in SHARED_FILES}
-    registry_config = yaml.safe_load(Stack.read(cid, "/harbor-setup/config/registry/config.yml"))
-    secret = registry_config["http"]["secret"]
-    assert secret and secret != "placeholder"
-    view["registry http.secret"] = sha(secret.encode())
-    core_env = Stack.read(cid, "/harbor-setup/config/core/env")
-    for name in CORE_SECRETS:
-        view[name] = sha(env_value(core_env, name).encode())
-    return view
-
-
 def check_same_keys(stack: Stack) -> dict[str, str]:
-    """Every replica reads the same keys, and the running processes hold the same secrets."""
-    wait_for("every service runs its replicas", lambda: stack.converged(HARBOR), 180,
-             diagnose=stack.diagnostics, interval=2)
-    views, where = {}, {}
-    for short in HARBOR:
-        if short in ("postgresql", "redis"):  # uid 999: reads its own env file only
-            continue
-        for task in stack.running(short):
-            cid = Stack.container(task)
-            views[f"{short}.{task['Slot']}"] = shared_view(cid)
-            where[f"{short}.{task['Slot']}"] = cid
-    reference = views["core.1"]
-    for replica, view in views.items():
-        differing = sorted(k for k in reference if view.get(k) != reference[k])
-        assert not differing, f"{replica} reads other {differing} than core.1"
-    counted = {s: sum(1 for r in views if r.startswith(s + ".")) for s in REPLICAS}
-    assert counted == REPLICAS, counted
-
-    # what the processes were started with, not only what the volume holds
-    envs = {r: Stack.process_env(cid) for r, cid in where.items() if r.startswith("core.")}
-    for replica, env in envs.items():
-        assert env["HARBOR_ADMIN_PASSWORD"] == PASSWORD, f"{replica}: admin password mangled"
-        for name in CORE_SECRETS:
-            assert sha(env[name].encode()) == reference[name], f"{replica}: {name} differs"
-    for replica, cid in where.items():
-        if replica.startswith("registry."):  # the fixed path the registry image reads
-            fixed = yaml.safe_load(Stack.read(cid, "/etc/registry/config.yml"))
-            assert sha(fixed["http"]["secret"].encode()) == reference["registry http.secret"]
-    say(f"same keys and secrets in {len(views)} task containers ({', '.join(sorted(views))}); "
-        f"core processes hold the same CORE_SECRET, JOBSERVICE_SECRET, CSRF_KEY, registry "
-        f"credential and admin password")
-    return reference
+    return same_keys(stack, HARBOR, REPLICAS, PASSWORD, say)
 
 
 def check_tokens_across_cores(stack: Stack) -> None:
     """A token signed by one core replica is accepted by every other (same token key)."""
-    cores = [Stack.container(t) for t in stack.running("core")]
+    cores = [stack.container(t) for t in stack.running("core")]
     assert len(cores) == REPLICAS["core"]
     scope = f"repository:{REPO_NAME}:pull"
     auth = basic("admin", PASSWORD)
@@ -295,7 +240,7 @@ def check_tokens_across_cores(stack: Stack) -> None:
 
 def check_uploads_across_registries(stack: Stack, reference_env: bytes) -> None:
     """An upload begun on one registry replica is finished on another (same http.secret)."""
-    registries = [Stack.container(t) for t in stack.running("registry")]
+    registries = [stack.container(t) for t in stack.running("registry")]
     assert len(registries) == REPLICAS["registry"]
     user = env_value(reference_env, "REGISTRY_CREDENTIAL_USERNAME")
     password = env_value(reference_env, "REGISTRY_CREDENTIAL_PASSWORD")
@@ -344,7 +289,7 @@ def core_usage(stack: Stack, rounds: int = 4) -> tuple[dict[str, int], list[int]
     """Which core tasks the proxies send requests to: tokens asked through each proxy task,
     counted in each core task's log; and the proxy slots where a request failed."""
     def issued():
-        return {Stack.container(t): Stack.logs(Stack.container(t)).count("token: issued")
+        return {stack.container(t): Stack.logs(stack.container(t)).count("token: issued")
                 for t in stack.running("core")}
     before = issued()
     auth = basic("admin", PASSWORD)
@@ -353,7 +298,7 @@ def core_usage(stack: Stack, rounds: int = 4) -> tuple[dict[str, int], list[int]
         for _ in range(rounds):
             code = "000"
             try:
-                code = Stack.curl(Stack.container(task), "-o", "/dev/null", "-w", "%{http_code}",
+                code = Stack.curl(stack.container(task), "-o", "/dev/null", "-w", "%{http_code}",
                                   "--max-time", "5", "-H", f"Authorization: {auth}",
                                   "http://localhost:8080/service/token?service=harbor-registry")
             except AssertionError:
@@ -371,7 +316,7 @@ def proxies_reaching_core(stack: Stack) -> dict[int, str]:
     for task in stack.running("proxy"):
         try:
             result[task["Slot"]] = Stack.curl(
-                Stack.container(task), "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
+                stack.container(task), "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
                 "5", "http://localhost:8080/api/v2.0/ping")
         except AssertionError as exc:
             result[task["Slot"]] = "timeout" if "timed out" in str(exc) else str(exc)[-200:]
@@ -443,15 +388,15 @@ def test_swarm_stack_lifecycle(deployment, capsys):
     # every replica: same keys and secrets, in the files and in the running processes
     keys = check_same_keys(stack)
     check_tokens_across_cores(stack)
-    core_env = Stack.read(Stack.container(stack.running("core")[0]), "/harbor-setup/config/core/env")
+    core_env = Stack.read(stack.container(stack.running("core")[0]), "/harbor-setup/config/core/env")
     check_uploads_across_registries(stack, core_env)
 
     # kill a core task, the one the proxies use most (the worst case): Swarm replaces it,
     # the keys stay, login works again
     usage, _ = core_usage(stack)
-    victim = max(stack.running("core"), key=lambda t: usage.get(Stack.container(t), 0))
-    victim_cid, victim_ip = Stack.container(victim), stack.address(victim, NETWORK)
-    others = {Stack.container(t) for t in stack.running("core")} - {victim_cid}
+    victim = max(stack.running("core"), key=lambda t: usage.get(stack.container(t), 0))
+    victim_cid, victim_ip = stack.container(victim), stack.address(victim, NETWORK)
+    others = {stack.container(t) for t in stack.running("core")} - {victim_cid}
     say(f"tokens issued per core task for {4 * REPLICAS['proxy']} requests through the proxies: "
         f"{short_ids(usage)}; killing core.{victim['Slot']} ({victim_cid[:12]}, {victim_ip})")
     sh("docker", "kill", victim_cid)
@@ -460,13 +405,13 @@ def test_swarm_stack_lifecycle(deployment, capsys):
 
     def core_replaced():
         running = stack.running("core")
-        cids = {Stack.container(t) for t in running}
+        cids = {stack.container(t) for t in running}
         assert len(running) == REPLICAS["core"] and victim_cid not in cids, \
             f"core running: {[(t['Slot'], t['Status']['State']) for t in running]}"
         return running
     running = wait_for("Swarm replaced the killed core task", core_replaced, 180,
                        diagnose=lambda: diagnose(["core"]), interval=2)
-    new = [t for t in running if Stack.container(t) not in others]
+    new = [t for t in running if stack.container(t) not in others]
     replaced = time.monotonic() - killed
     say(f"Swarm replaced the killed core task in {replaced:.1f}s; the new task "
         f"has {stack.address(new[0], NETWORK)} (the killed one had {victim_ip})")
@@ -492,16 +437,16 @@ def test_swarm_stack_lifecycle(deployment, capsys):
     # `docker stack deploy` again with a changed variable: the job re-renders, keys stay,
     # running services are left alone until restarted
     iteration = stack.job_iteration()
-    cores_before = {Stack.container(t) for t in stack.running("core")}
+    cores_before = {stack.container(t) for t in stack.running("core")}
     stack.env["HARBOR_LOG_LEVEL"] = "debug"
     stack.deploy()
     wait_for("`docker stack deploy` ran the job again", lambda: stack.job_iteration() > iteration, 60)
     wait_for("the redeployed setupwrapper job completed",
              lambda: stack.job_done(stack.job_iteration()), 180,
              diagnose=lambda: diagnose(["setupwrapper"]))
-    cid = Stack.container(stack.running("core")[0])
+    cid = stack.container(stack.running("core")[0])
     assert env_value(Stack.read(cid, "/harbor-setup/config/core/env"), "LOG_LEVEL") == "debug"
-    assert {Stack.container(t) for t in stack.running("core")} == cores_before
+    assert {stack.container(t) for t in stack.running("core")} == cores_before
     now = check_same_keys(stack)
     assert {k: now[k] for k in KEYS} == {k: keys[k] for k in KEYS}
     d.login_everywhere()
@@ -514,14 +459,14 @@ def test_swarm_stack_lifecycle(deployment, capsys):
 
     def cores_restarted():
         running = stack.running("core")
-        cids = {Stack.container(t) for t in running}
+        cids = {stack.container(t) for t in running}
         assert len(running) == REPLICAS["core"] and not cids & cores_before, \
             f"core running: {[(t['Slot'], t['Status']['State']) for t in running]}"
         return running
     running = wait_for("`docker service update --force core` replaced both core tasks",
                        cores_restarted, 240, diagnose=lambda: diagnose(["core"]), interval=2)
     for task in running:
-        env = Stack.process_env(Stack.container(task))
+        env = Stack.process_env(stack.container(task))
         assert env["LOG_LEVEL"] == "debug"
     say(f"`docker service update --force core`: both core tasks replaced in "
         f"{time.monotonic() - restarted:.1f}s; they run with LOG_LEVEL=debug")
