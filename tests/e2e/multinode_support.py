@@ -17,7 +17,6 @@ Everything is named PREFIX + a run id and removed at the end, also when the test
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -39,10 +38,6 @@ NODE_FLAGS = (
     "--security-opt", "systempaths=unconfined",
     "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 )
-
-
-def say(msg: str) -> None:
-    print(f"[swarm-multinode] {msg}", flush=True)
 
 
 def build_node_image() -> str:
@@ -236,7 +231,3 @@ def save_images(images: list[str], archive: Path) -> float:
     started = time.monotonic()
     sh("docker", "save", "-o", str(archive), *images, timeout=900)
     return time.monotonic() - started
-
-
-def inspect_json(*argv: str) -> list:
-    return json.loads(sh(*argv).stdout)

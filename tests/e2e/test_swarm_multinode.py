@@ -65,6 +65,7 @@ class Harness:
         self.cluster = cluster
         self.stack = stack
         self.front = front
+        self.ready = 0.0  # seconds the harness took
 
     # --- nodes and placement
     def where(self, short: str) -> list[str]:
