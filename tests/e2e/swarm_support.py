@@ -6,7 +6,7 @@ one-node swarm, tests/e2e/test_swarm_multinode.py on three engines in containers
 - `Swarm`: joins the engine to a one-node swarm when it is in none, and leaves it again;
 - `Stack`: deploy, tasks, bounded waits with diagnostics, files and logs of task containers
   (on the host's engine, or through `docker exec NODE docker ...` on a node of the harness);
-- `check_same_keys`: every task container reads the same keys and secrets;
+- `same_keys`: every task container reads the same keys and secrets;
 - `TlsFront`: the test's stand-in for Traefik, a host nginx terminating TLS in front of each
   proxy task's published port.
 """
