@@ -79,3 +79,23 @@ harbor_reload_on_new_generation() {
         fi
     done
 }
+
+# Wait until each data folder given is writable by this user: a one-shot init-data container
+# (harbor-setupwrapper init-data) gives the data volumes to the users the images run as.
+harbor_wait_writable() {
+    for folder in "$@"; do
+        waited=0
+        while [ ! -w "$folder" ]; do
+            if [ "$waited" -ge "$HARBOR_SETUP_WAIT_SECONDS" ]; then
+                harbor_die "gave up after ${waited}s: $folder is not writable by uid $(id -u)." \
+                    "The init-data container gives it to that user; check that it ran and its" \
+                    "logs (docker compose logs init-data; on Swarm: docker service logs <stack>_init-data)."
+            fi
+            if [ $((waited % 10)) -eq 0 ]; then
+                harbor_say "waiting until $folder is writable by uid $(id -u) (init-data gives it)"
+            fi
+            sleep 1
+            waited=$((waited + 1))
+        done
+    done
+}

@@ -4,5 +4,6 @@ set -e
 HARBOR_SHIM=registry
 . "$(dirname "$0")/lib.sh"
 harbor_wait
+harbor_wait_writable /storage
 [ "$#" -gt 0 ] || set -- /home/harbor/entrypoint.sh
 exec "$@"

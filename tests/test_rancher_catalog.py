@@ -294,7 +294,7 @@ def test_docker_compose_config_accepts_the_rendered_template(item, variant, comp
         env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
-    expected = HARBOR_SERVICES | {"setupwrapper"}
+    expected = HARBOR_SERVICES | {"setupwrapper", "init-data"}
     if variant != "defaults":
         expected |= {"trivy-adapter"}
     assert set(config["services"]) == expected
@@ -311,7 +311,11 @@ def test_rendered_template_is_compose_v2_with_the_images_of_the_compose_file(ite
             "${HARBOR_IMAGE_PREFIX:-goharbor}", "goharbor").replace(
             "${HARBOR_IMAGE_TAG:-v2.15.2}", "v2.15.2").replace(
             "${HARBOR_WRAPPER_IMAGE:-harbor-setupwrapper:0.1.0}", "harbor-setupwrapper:0.1.0")
-        if name != "setupwrapper":
+        if name == "init-data":
+            assert service["command"] == ["init-data"]
+            assert service["labels"]["io.rancher.container.start_once"] == "true"
+            assert "volumes_from" not in service
+        elif name != "setupwrapper":
             reference = COMPOSE["services"][name]
             assert service.get("cap_add") == reference.get("cap_add"), name
             assert service.get("cap_drop") == ["ALL"], name
@@ -334,6 +338,8 @@ def test_single_host_wrapper_is_primary_with_every_harbor_service_as_sidekick(va
     wrapper = services.pop("setupwrapper")
     sidekicks = wrapper["labels"]["io.rancher.sidekicks"].split(",")
     assert sorted(sidekicks) == sorted(services)
+    init = services.pop("init-data")
+    assert "volumes_from" not in init, "the data volumes would reach every container"
     label = wrapper["labels"]["io.rancher.scheduler.affinity:host_label"]
     assert label == "harbor-host=true"
     for name, service in services.items():
@@ -357,7 +363,8 @@ def test_distributed_mounts_match_the_swarm_stack(variant):
     config = loaded(DISTRIBUTED, variant)
     for name, service in config["services"].items():
         assert "volumes_from" not in service, name
-        stack_mounts = [v for v in STACK["services"][name]["volumes"] if isinstance(v, str)]
+        stack_mounts = [v for v in STACK["services"][name]["volumes"] if isinstance(v, str)
+                        and v.split(":")[0] in config["volumes"]]
         assert sorted(service["volumes"]) == sorted(stack_mounts), name
     used = {v.split(":")[0] for s in config["services"].values() for v in s["volumes"]}
     assert used == set(config["volumes"])

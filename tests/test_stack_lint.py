@@ -31,7 +31,9 @@ STACK = yaml.safe_load(STACK_TEXT)
 COMPOSE = yaml.safe_load(COMPOSE_PATH.read_text())
 SERVICES = STACK["services"]
 WRAPPER = SERVICES["setupwrapper"]
-HARBOR_SERVICES = {name: s for name, s in SERVICES.items() if name != "setupwrapper"}
+INIT_DATA = SERVICES["init-data"]
+HARBOR_SERVICES = {name: s for name, s in SERVICES.items()
+                   if name not in ("setupwrapper", "init-data")}
 
 # docker/cli, cli/compose/types/types.go (read at docker/cli master, same lists in v28):
 # ForbiddenProperties make `docker stack deploy` fail ("compose file contains unsupported
@@ -169,6 +171,25 @@ def test_wrapper_reads_the_passwords_from_docker_secrets():
     assert not any("secrets" in s for s in HARBOR_SERVICES.values())
 
 
+def test_init_data_is_a_one_shot_job_with_the_data_volumes_only():
+    assert INIT_DATA["deploy"]["mode"] == "replicated-job"
+    assert INIT_DATA["command"] == ["init-data"]
+    assert INIT_DATA["image"] == WRAPPER["image"]
+    reference = COMPOSE["services"]["init-data"]
+    assert INIT_DATA["volumes"] == reference["volumes"]
+    assert (INIT_DATA["cap_drop"], INIT_DATA["cap_add"]) == (reference["cap_drop"],
+                                                             reference["cap_add"])
+
+
+def test_header_says_what_the_nfs_export_must_allow_for_the_data_folders():
+    header = STACK_TEXT.split("\nversion:")[0]
+    assert "no_root_squash" in header and "create those folders on the server with" in header
+    for line in ("registry, job-logs, trivy-cache, trivy-reports  to 10000:10000, mode 0755",
+                 "database                                        to   999:999,   mode 0700",
+                 "redis                                           to   999:999,   mode 0755"):
+        assert line in header
+
+
 # --- Harbor's services ----------------------------------------------------------------------
 
 def test_services_are_those_of_the_compose_file_without_syslog():
@@ -181,9 +202,9 @@ def test_service_matches_the_compose_file(name):
     assert service["image"] == reference["image"]
     assert service.get("cap_drop") == reference.get("cap_drop")
     assert service.get("cap_add") == reference.get("cap_add")
-    data = {k: v for k, v in short_mounts(service).items() if k != "harbor-setup" and k not in FIXED}
-    assert sorted(f"{k}:{t}" for k, (t, _) in data.items()) == sorted(
-        v.rstrip("/") for v in reference.get("volumes", []))
+    data = [v for v in volume_specs(service)
+            if isinstance(v, str) and v.split(":")[0] not in ("harbor-setup", *FIXED)]
+    assert sorted(data) == sorted(v.rstrip("/") for v in reference.get("volumes", []))
 
 
 @pytest.mark.parametrize("name", sorted(HARBOR_SERVICES))

@@ -1,4 +1,4 @@
-"""Command line: generate, check, show, status, variables, restore-keys."""
+"""Command line: generate, init-data, check, show, status, variables, restore-keys."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--renew-ca", action="append", choices=("https", "internal"), default=[],
                      help="replace that CA the wrapper made (kept aside in the store) and "
                           "re-issue its certificates for the same keys; see the README")
+    init = commands.add_parser(
+        "init-data", help="give the data folders under ROOT to the users Harbor's images run as")
+    init.add_argument("--root", default="/data",
+                      help="the folder holding registry, database, ... (default: /data)")
     commands.add_parser("check", help="validate the settings only; write nothing")
     from .status import EXIT_CODES
 
@@ -92,6 +96,19 @@ def _certificate_warnings(out: str, variables, steps) -> None:
         steps.warn(warning)
 
 
+def _init_data(root: str) -> int:
+    from .data_dirs import init_data
+
+    if not os.path.isdir(root):
+        print(f"harbor-setupwrapper: {root} does not exist: mount the data volumes under it",
+              file=sys.stderr)
+        return 1
+    problems = init_data(root)
+    for problem in problems:
+        print(f"harbor-setupwrapper: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     _tolerant_output()
     args = _parser().parse_args(argv)
@@ -100,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(variables_table() if args.format == "markdown" else env_example(), end="")
         return 0
-
+    if args.command == "init-data":
+        return _init_data(args.root)
     if args.command == "status":
         from .status import main as status
 

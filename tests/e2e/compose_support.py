@@ -48,6 +48,17 @@ class Harbor:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
+    def data_volumes(self, names) -> dict[str, str]:
+        """volume -> "uid:gid mode" of its top folder, read through a throw-away container."""
+        names = sorted(names)
+        mounts = [arg for name in names for arg in ("-v", f"{self.project}_{name}:/v/{name}:ro")]
+        result = subprocess.run(
+            ["docker", "run", "--rm", *mounts, "--entrypoint", "stat", "harbor-e2e-base:bookworm",
+             "-c", "%u:%g %04a", *(f"/v/{name}" for name in names)],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return dict(zip(names, result.stdout.split("\n")))
+
     def keys(self) -> dict[str, bytes]:
         return {p: self.volume_file(p) for p in (
             "secret/keys/secretkey", "secret/core/private_key.pem", "secret/registry/root.crt",

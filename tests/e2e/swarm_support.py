@@ -297,7 +297,8 @@ class Stack:
             # Swarm never removes the containers of a removed job service's tasks
             # (moby/moby#44312, #42789); they hold the volumes, so the test removes them
             for cid, state, service in left:
-                if service == self.service("setupwrapper") and state != "running":
+                if service in (self.service("setupwrapper"), self.service("init-data")) \
+                        and state != "running":
                     sh("docker", "rm", "-f", cid, check=False)
             if left:
                 raise AssertionError(f"{len(left)} container(s) left")

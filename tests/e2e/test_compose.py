@@ -26,6 +26,10 @@ from e2e_support import sh
 pytestmark = pytest.mark.compose_e2e
 
 PROJECT = "harbore2e"
+# each data volume as upstream's installer leaves it (make/photon/prepare/utils/*.py)
+DATA_VOLUMES = {"registry": "10000:10000 0755", "job-logs": "10000:10000 0755",
+                "trivy-cache": "10000:10000 0755", "trivy-reports": "10000:10000 0755",
+                "database": "999:999 0700", "redis": "999:999 0755"}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +68,8 @@ def test_compose_lifecycle(harbor):
 
     push_and_pull(h, "1")
     keys = h.keys()
+    # each data volume belongs to its image's user, writable by nobody else
+    assert h.data_volumes(DATA_VOLUMES) == DATA_VOLUMES
 
     h.compose("restart", timeout=600)
     h.login()

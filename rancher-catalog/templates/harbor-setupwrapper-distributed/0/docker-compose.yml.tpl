@@ -36,6 +36,30 @@ services:
       - HARBOR_DATABASE_PASSWORD=${harbor_database_password}
       {{- end }}
 
+  # Gives each data volume to the user its image runs as (uid 10000; 999 for PostgreSQL and
+  # Valkey) with upstream's mode, then exits; each service's shim waits until its data folder
+  # is writable. Only the top folders are checked: fast on a large registry.
+  # It runs once, on a host that reaches the shared storage.
+  init-data:
+    image: ${harbor_wrapper_image}
+    command: [init-data]
+    labels:
+      io.rancher.container.start_once: 'true'
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, DAC_OVERRIDE, FOWNER]
+    volumes:
+      - registry:/data/registry:nocopy
+      - job-logs:/data/job_logs:nocopy
+      - database:/data/database:nocopy
+      - redis:/data/redis:nocopy
+      {{- if eq .Values.harbor_with_trivy "true" }}
+      - trivy-cache:/data/trivy-adapter/trivy:nocopy
+      - trivy-reports:/data/trivy-adapter/reports:nocopy
+      {{- end }}
+
   registry:
     image: ${harbor_image_prefix}/registry-photon:${harbor_image_tag}
     # wait until the wrapper has written this service's shim (named by the last item), then run it
@@ -61,7 +85,7 @@ services:
       - harbor-setup:/harbor-setup:ro
       - etc-registry:/etc/registry
       - cust-cert:/harbor_cust_cert
-      - registry:/storage
+      - registry:/storage:nocopy
 
   registryctl:
     image: ${harbor_image_prefix}/harbor-registryctl:${harbor_image_tag}
@@ -78,7 +102,7 @@ services:
       - etc-registry:/etc/registry
       - etc-registryctl:/etc/registryctl
       - cust-cert:/harbor_cust_cert
-      - registry:/storage
+      - registry:/storage:nocopy
 
   postgresql:
     image: ${harbor_image_prefix}/harbor-db:${harbor_image_tag}
@@ -93,7 +117,7 @@ services:
     shm_size: 1073741824
     volumes:
       - harbor-setup:/harbor-setup:ro
-      - database:/var/lib/postgresql/data
+      - database:/var/lib/postgresql/data:nocopy
 
   redis:
     image: ${harbor_image_prefix}/valkey-photon:${harbor_image_tag}
@@ -107,7 +131,7 @@ services:
     cap_add: [CHOWN, SETGID, SETUID]
     volumes:
       - harbor-setup:/harbor-setup:ro
-      - redis:/var/lib/redis
+      - redis:/var/lib/redis:nocopy
 
   core:
     image: ${harbor_image_prefix}/harbor-core:${harbor_image_tag}
@@ -123,6 +147,8 @@ services:
       - harbor-setup:/harbor-setup:ro
       - ca-download:/etc/core/ca
       - cust-cert:/harbor_cust_cert
+      # core reports the storage capacity of IMAGE_STORE_PATH (default /data), as upstream
+      - registry:/data:ro,nocopy
 
   portal:
     image: ${harbor_image_prefix}/harbor-portal:${harbor_image_tag}
@@ -151,7 +177,7 @@ services:
       - harbor-setup:/harbor-setup:ro
       - etc-jobservice:/etc/jobservice
       - cust-cert:/harbor_cust_cert
-      - job-logs:/var/log/jobs
+      - job-logs:/var/log/jobs:nocopy
 
   proxy:
     image: ${harbor_image_prefix}/nginx-photon:${harbor_image_tag}
@@ -188,8 +214,8 @@ services:
     volumes:
       - harbor-setup:/harbor-setup:ro
       - cust-cert:/harbor_cust_cert
-      - trivy-cache:/home/scanner/.cache/trivy
-      - trivy-reports:/home/scanner/.cache/reports
+      - trivy-cache:/home/scanner/.cache/trivy:nocopy
+      - trivy-reports:/home/scanner/.cache/reports:nocopy
 {{- end }}
 
 # Stack-scoped volumes, one sub-folder each on the storage driver's share.

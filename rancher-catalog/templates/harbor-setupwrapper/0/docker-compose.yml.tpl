@@ -8,7 +8,7 @@ services:
     image: ${harbor_wrapper_image}
     command: [generate, --link-fixed-paths]
     labels:
-      io.rancher.sidekicks: registry,registryctl,postgresql,redis,core,portal,jobservice,proxy
+      io.rancher.sidekicks: init-data,registry,registryctl,postgresql,redis,core,portal,jobservice,proxy
         {{- if eq .Values.harbor_with_trivy "true" -}} ,trivy-adapter {{- end }}
       io.rancher.container.start_once: 'true'
       io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
@@ -37,6 +37,28 @@ services:
       - HARBOR_DATABASE_PASSWORD=${harbor_database_password}
       {{- end }}
 
+  # Gives each data volume to the user its image runs as (uid 10000; 999 for PostgreSQL and
+  # Valkey) with upstream's mode, then exits; each service's shim waits until its data folder
+  # is writable. Only the top folders are checked: fast on a large registry.
+  # A sidekick without volumes_from: no other container gets the data volumes through it.
+  init-data:
+    image: ${harbor_wrapper_image}
+    command: [init-data]
+    labels:
+      io.rancher.container.start_once: 'true'
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, DAC_OVERRIDE, FOWNER]
+    volumes:
+      - registry:/data/registry:nocopy
+      - job-logs:/data/job_logs:nocopy
+      - database:/data/database:nocopy
+      - redis:/data/redis:nocopy
+      {{- if eq .Values.harbor_with_trivy "true" }}
+      - trivy-cache:/data/trivy-adapter/trivy:nocopy
+      - trivy-reports:/data/trivy-adapter/reports:nocopy
+      {{- end }}
+
   registry:
     image: ${harbor_image_prefix}/registry-photon:${harbor_image_tag}
     # wait until the wrapper has written this service's shim (named by the last item), then run it
@@ -57,7 +79,7 @@ services:
     cap_add: [CHOWN, SETGID, SETUID]
     volumes_from: [setupwrapper]
     volumes:
-      - registry:/storage
+      - registry:/storage:nocopy
     # bare service names (core, redis, ...) inside the sidekick group
     dns_search: [setupwrapper]
 
@@ -70,7 +92,7 @@ services:
     cap_add: [CHOWN, SETGID, SETUID]
     volumes_from: [setupwrapper]
     volumes:
-      - registry:/storage
+      - registry:/storage:nocopy
     dns_search: [setupwrapper]
 
   postgresql:
@@ -83,7 +105,7 @@ services:
     shm_size: 1073741824
     volumes_from: [setupwrapper]
     volumes:
-      - database:/var/lib/postgresql/data
+      - database:/var/lib/postgresql/data:nocopy
     dns_search: [setupwrapper]
 
   redis:
@@ -95,7 +117,7 @@ services:
     cap_add: [CHOWN, SETGID, SETUID]
     volumes_from: [setupwrapper]
     volumes:
-      - redis:/var/lib/redis
+      - redis:/var/lib/redis:nocopy
     dns_search: [setupwrapper]
 
   core:
@@ -106,6 +128,9 @@ services:
     cap_drop: [ALL]
     cap_add: [SETGID, SETUID]
     volumes_from: [setupwrapper]
+    volumes:
+      # core reports the storage capacity of IMAGE_STORE_PATH (default /data), as upstream
+      - registry:/data:ro,nocopy
     dns_search: [setupwrapper]
 
   portal:
@@ -127,7 +152,7 @@ services:
     cap_add: [CHOWN, SETGID, SETUID]
     volumes_from: [setupwrapper]
     volumes:
-      - job-logs:/var/log/jobs
+      - job-logs:/var/log/jobs:nocopy
     dns_search: [setupwrapper]
 
   proxy:
@@ -152,8 +177,8 @@ services:
     cap_drop: [ALL]
     volumes_from: [setupwrapper]
     volumes:
-      - trivy-cache:/home/scanner/.cache/trivy
-      - trivy-reports:/home/scanner/.cache/reports
+      - trivy-cache:/home/scanner/.cache/trivy:nocopy
+      - trivy-reports:/home/scanner/.cache/reports:nocopy
     dns_search: [setupwrapper]
 {{- end }}
 
