@@ -125,7 +125,7 @@ def test_registry_config(keys):
     assert config["storage"]["maintenance"]["uploadpurging"] == {
         "enabled": True, "age": "168h", "interval": "24h", "dryrun": False}
     assert config["redis"]["addr"] == "redis:6379" and config["redis"]["db"] == 1
-    assert config["redis"]["enableTLS"] == "false"
+    assert config["redis"]["enabletls"] is False and "enableTLS" not in config["redis"]
     assert config["http"]["addr"] == ":5000"
     assert config["http"]["secret"] == keys.registry_http_secret != "placeholder"
     assert config["auth"]["htpasswd"]["path"] == "/harbor-setup/config/registry/passwd"
@@ -142,8 +142,10 @@ def test_registry_storage_s3_and_redis_password_are_escaped(keys):
                    HARBOR_STORAGE_SERVICE_REDIRECT_DISABLE="true",
                    HARBOR_EXTERNAL_REDIS_HOST="s1:26379,s2:26379",
                    HARBOR_EXTERNAL_REDIS_SENTINEL_MASTER_SET="mymaster",
-                   HARBOR_EXTERNAL_REDIS_PASSWORD="p: #w")
+                   HARBOR_EXTERNAL_REDIS_PASSWORD="p: #w",
+                   HARBOR_EXTERNAL_REDIS_TLS_OPTIONS_ENABLE="true")
     config = yaml.safe_load(files["config/registry/config.yml"].content)
+    assert config["redis"]["enabletls"] is True
     assert config["storage"]["s3"] == {"region": "eu-1", "bucket": "b", "secretkey": "a: b #c",
                                        "regionendpoint": "http://minio:9000", "secure": False}
     assert config["storage"]["redirect"] == {"disable": True}

@@ -31,7 +31,10 @@ def files(s, keys, paths):
         redis["sentinelMasterSet"] = r.sentinel_master_set
     redis.update({"readtimeout": "10s", "writetimeout": "10s", "dialtimeout": "10s",
                   "password": r.password, "username": r.username, "db": r.registry_db,
-                  "enableTLS": "true" if r.tls else "false",
+                  # a boolean, under the lower-case key the registry build reads
+                  # (goharbor/distribution release/2.8: `yaml:"enabletls"`; yaml.v2 matches
+                  # keys exactly, so upstream's `enableTLS` is never read)
+                  "enabletls": r.tls,
                   "pool": {"maxidle": 100, "maxactive": 500, "idletimeout": "60s"}})
     http = {"addr": ":5443" if itls else ":5000"}
     if itls:
