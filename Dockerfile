@@ -30,7 +30,7 @@ LABEL org.opencontainers.image.title="harbor-setupwrapper" \
 COPY --from=build /opt/harbor-setupwrapper /opt/harbor-setupwrapper
 # The fixed folders Harbor's images read; compose mounts volumes here (see wrapper/fixed_paths.py).
 RUN mkdir -p /harbor-setup /etc/registry /etc/registryctl /etc/jobservice /etc/core/ca \
-             /harbor_cust_cert
+             /harbor_cust_cert /etc/harbor/ssl
 ENV PATH=/opt/harbor-setupwrapper/bin:$PATH \
     HARBOR_SETUP_DIR=/harbor-setup \
     PYTHONDONTWRITEBYTECODE=1

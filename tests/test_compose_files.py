@@ -54,6 +54,38 @@ def test_secrets_override(tmp_path):
                                                          "harbor_database_password"}
 
 
+def test_logs_are_bounded_unless_sent_to_syslog():
+    result = compose_config("docker-compose.yml", env={"HARBOR_HOSTNAME": "h.example.test",
+                                                       "COMPOSE_PROFILES": "syslog,trivy,metrics",
+                                                       "HARBOR_LOG_MAX_SIZE": "5m"})
+    assert result.returncode == 0, result.stderr
+    for name, service in json.loads(result.stdout)["services"].items():
+        assert service["logging"] == {"driver": "json-file",
+                                      "options": {"max-size": "5m", "max-file": "5"}}, name
+    result = compose_config("docker-compose.yml", "docker-compose.syslog.yml",
+                            env={"HARBOR_HOSTNAME": "h.example.test", "COMPOSE_PROFILES": "syslog"})
+    services = json.loads(result.stdout)["services"]
+    assert services["core"]["logging"]["options"] == {"syslog-address": "tcp://127.0.0.1:1514",
+                                                      "tag": "core"}, "no json-file option left"
+    assert services["log"]["logging"]["driver"] == "json-file"
+
+
+def test_http_override_publishes_the_http_port_only():
+    env = {"HARBOR_HOSTNAME": "h.example.test", "HARBOR_PROTOCOL": "http",
+           "HARBOR_HTTP_PORT": "8080", "COMPOSE_PROFILES": "metrics"}
+    result = compose_config("docker-compose.yml", "docker-compose.http.yml", env=env)
+    assert result.returncode == 0, result.stderr
+    ports = json.loads(result.stdout)["services"]["proxy"]["ports"]
+    assert [(p["published"], p["target"]) for p in ports] == [("8080", 8080)]
+    result = compose_config("docker-compose.yml", "docker-compose.http.yml",
+                            "docker-compose.metrics.yml", env=env)
+    ports = json.loads(result.stdout)["services"]["proxy"]["ports"]
+    assert sorted(p["target"] for p in ports) == [8080, 9090]
+    result = compose_config("docker-compose.yml", env=env)
+    ports = json.loads(result.stdout)["services"]["proxy"]["ports"]
+    assert sorted(p["target"] for p in ports) == [8080, 8443], "https stays the default"
+
+
 def test_syslog_and_metrics_overrides():
     result = compose_config("docker-compose.yml", "docker-compose.syslog.yml",
                             env={"HARBOR_HOSTNAME": "h.example.test", "COMPOSE_PROFILES": "syslog"})

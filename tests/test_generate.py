@@ -276,3 +276,22 @@ def test_fixed_path_links_point_through_current(out, tmp_path):
     assert link.read_bytes() == (out / "config/registry/config.yml").read_bytes()
     assert (root / "etc/core/ca/ca.crt").read_bytes() == (out / "secret/cert/ca.crt").read_bytes()
     assert (root / "harbor_cust_cert/harbor-setupwrapper-trust.crt").read_bytes() == b""
+    # internal TLS is off: the health checks' links point at files that do not exist
+    assert os.readlink(root / "etc/harbor/ssl/job_service.key") == f"{out}/secret/tls/job_service.key"
+    assert not (root / "etc/harbor/ssl/job_service.key").exists()
+
+
+def test_health_check_certificates_at_etc_harbor_ssl_with_internal_tls(out, tmp_path):
+    """The jobservice and registryctl images' own health checks read these four files."""
+    from wrapper import fixed_paths
+
+    root = tmp_path / "root"
+    (root / "etc/harbor/ssl").mkdir(parents=True)
+    assert generate(out, HARBOR_INTERNAL_TLS_ENABLED="true").returncode == 0
+    fixed_paths.link(str(out), str(root))
+    for stem in ("job_service", "registryctl"):
+        for ext in ("crt", "key"):
+            link = root / f"etc/harbor/ssl/{stem}.{ext}"
+            target = out / f"secret/tls/{stem}.{ext}"
+            assert link.read_bytes() == target.read_bytes()
+            assert target.stat().st_uid == 10000 or os.geteuid() != 0  # readable by uid 10000

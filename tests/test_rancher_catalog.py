@@ -350,6 +350,14 @@ def test_single_host_wrapper_is_primary_with_every_harbor_service_as_sidekick(va
     assert services["proxy"]["ports"] == ["80:8080", "443:8443"]
 
 
+def test_single_host_publishes_https_only_with_https():
+    item = SINGLE
+    http = answers(item, harbor_protocol="http")
+    config = yaml.safe_load(interpolate(render(
+        (item / "0" / "docker-compose.yml.tpl").read_text(), http), http))
+    assert config["services"]["proxy"]["ports"] == ["80:8080"]
+
+
 def test_single_host_passes_protocol_and_ports():
     env = dict(e.split("=", 1) for e in loaded(SINGLE, "defaults")["services"]["setupwrapper"][
         "environment"])

@@ -59,11 +59,13 @@ FIXED = {
     "etc-jobservice": "/etc/jobservice",
     "ca-download": "/etc/core/ca",
     "cust-cert": "/harbor_cust_cert",
+    "harbor-ssl": "/etc/harbor/ssl",
 }
 FIXED_NEEDED = {
     "registry": {"etc-registry", "cust-cert"},
-    "registryctl": {"etc-registry", "etc-registryctl", "cust-cert"},
-    "jobservice": {"etc-jobservice", "cust-cert"},
+    # the images' own health checks present /etc/harbor/ssl/<name>.{crt,key} with internal TLS
+    "registryctl": {"etc-registry", "etc-registryctl", "cust-cert", "harbor-ssl"},
+    "jobservice": {"etc-jobservice", "cust-cert", "harbor-ssl"},
     "core": {"ca-download", "cust-cert"},
     "proxy": {"cust-cert"},
     "trivy-adapter": {"cust-cert"},  # install_cert.sh reads /harbor_cust_cert
@@ -120,10 +122,15 @@ def test_no_key_that_swarm_rejects_or_ignores(name):
     assert "profiles" not in keys, "not in the 3.x schema docker stack reads"
 
 
-def test_default_logging_driver():
+def test_logs_are_bounded_json_files_as_in_the_compose_file():
     # syslog to a 127.0.0.1 log container cannot work in Swarm
-    assert all("logging" not in s for s in SERVICES.values())
     assert "log" not in SERVICES
+    bounded = {"driver": "json-file", "options": {"max-size": "${HARBOR_LOG_MAX_SIZE:-20m}",
+                                                  "max-file": "${HARBOR_LOG_MAX_FILE:-5}"}}
+    for name, service in SERVICES.items():
+        assert service.get("logging") == bounded, name
+    for name, service in COMPOSE["services"].items():
+        assert service.get("logging") == bounded, name
 
 
 def test_file_format_is_one_docker_stack_reads():

@@ -70,6 +70,8 @@ COMPOSE_VARIABLES = {
     "HARBOR_ENV_FILE": ("harbor.env", "Optional env file with more HARBOR_* variables."),
     "HARBOR_BACKUP_DIR": ("./backups", "Where docker-compose.backup.yml writes and reads backups "
                           "(they hold secrets)."),
+    "HARBOR_LOG_MAX_SIZE": ("20m", "Size at which Docker rotates a container's log (json-file)."),
+    "HARBOR_LOG_MAX_FILE": ("5", "Log files Docker keeps per container (json-file)."),
 }
 
 

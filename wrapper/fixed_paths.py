@@ -1,7 +1,9 @@
 """Static links at the paths Harbor's images read and that no variable can move.
 
 The registry, registryctl and jobservice entrypoints pass a fixed config path, core serves
-the CA download from /etc/core/ca/ca.crt, and install_cert.sh reads /harbor_cust_cert.
+the CA download from /etc/core/ca/ca.crt, install_cert.sh reads /harbor_cust_cert, and with
+internal TLS the jobservice and registryctl images' own health checks present
+/etc/harbor/ssl/{job_service,registryctl}.{crt,key} (links to absent files while it is off).
 The compose file gives the wrapper container a volume at each of these folders (every
 Harbor container gets them through volumes_from); the wrapper puts one symlink per file
 into them, pointing through DIR/current, so they follow every new generation atomically.
@@ -22,6 +24,8 @@ LINKS = {
     "/etc/jobservice": {"config.yml": "config/jobservice/config.yml"},
     "/etc/core/ca": {"ca.crt": "secret/cert/ca.crt"},
     "/harbor_cust_cert": {"harbor-setupwrapper-trust.crt": TRUST_BUNDLE},
+    "/etc/harbor/ssl": {f"{stem}.{ext}": f"secret/tls/{stem}.{ext}"
+                        for stem in ("job_service", "registryctl") for ext in ("crt", "key")},
 }
 
 

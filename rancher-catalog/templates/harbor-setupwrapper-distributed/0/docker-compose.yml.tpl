@@ -22,6 +22,7 @@ services:
       - etc-jobservice:/etc/jobservice
       - ca-download:/etc/core/ca
       - cust-cert:/harbor_cust_cert
+      - harbor-ssl:/etc/harbor/ssl
     environment:
       - HARBOR_HOSTNAME=${harbor_hostname}
       # Harbor speaks plain http behind Traefik; clients use the external URL
@@ -102,6 +103,7 @@ services:
       - etc-registry:/etc/registry
       - etc-registryctl:/etc/registryctl
       - cust-cert:/harbor_cust_cert
+      - harbor-ssl:/etc/harbor/ssl
       - registry:/storage:nocopy
 
   postgresql:
@@ -177,6 +179,7 @@ services:
       - harbor-setup:/harbor-setup:ro
       - etc-jobservice:/etc/jobservice
       - cust-cert:/harbor_cust_cert
+      - harbor-ssl:/etc/harbor/ssl
       - job-logs:/var/log/jobs:nocopy
 
   proxy:
@@ -231,6 +234,8 @@ volumes:
   ca-download:
     driver: ${harbor_volume_driver}
   cust-cert:
+    driver: ${harbor_volume_driver}
+  harbor-ssl:
     driver: ${harbor_volume_driver}
   registry:
     driver: ${harbor_volume_driver}

@@ -20,6 +20,7 @@ services:
       - etc-jobservice:/etc/jobservice
       - ca-download:/etc/core/ca
       - cust-cert:/harbor_cust_cert
+      - harbor-ssl:/etc/harbor/ssl
     environment:
       - HARBOR_HOSTNAME=${harbor_hostname}
       - HARBOR_PROTOCOL=${harbor_protocol}
@@ -165,7 +166,9 @@ services:
     volumes_from: [setupwrapper]
     ports:
       - ${harbor_http_port}:8080
+      {{- if eq .Values.harbor_protocol "https" }}
       - ${harbor_https_port}:8443
+      {{- end }}
     dns_search: [setupwrapper]
 {{- if eq .Values.harbor_with_trivy "true" }}
 
@@ -195,6 +198,8 @@ volumes:
   ca-download:
     driver: local
   cust-cert:
+    driver: local
+  harbor-ssl:
     driver: local
   registry:
     driver: local
