@@ -115,6 +115,28 @@ def test_bad_variable_stops_everything_with_a_message(wrapper_image, standins):
         h.compose("down", "-v", check=False)
 
 
+def test_internal_tls_files_where_the_images_health_checks_read_them(wrapper_image, standins):
+    """The jobservice and registryctl images' health checks present /etc/harbor/ssl/*: the
+    files are there and readable by the image's user (uid 10000). The whole stack with
+    internal TLS, healthy by those checks, is proven by the stand-ins' tests."""
+    h = Harbor(PROJECT + "tls", wrapper_image)
+    h.env["HARBOR_INTERNAL_TLS_ENABLED"] = "true"
+    h.compose("down", "-v", check=False)
+    try:
+        h.compose("up", "-d", "--no-deps", "setupwrapper")
+        assert h.compose("wait", "setupwrapper", timeout=300).stdout.strip() == "0"
+        for service, stem in (("jobservice", "job_service"), ("registryctl", "registryctl")):
+            files = [f"/etc/harbor/ssl/{stem}.{ext}" for ext in ("crt", "key")]
+            result = h.compose("run", "--rm", "--no-deps", "--entrypoint", "/bin/sh", service,
+                               "-c", 'id -u; for f in "$@"; do head -c 11 "$f"; echo; done',
+                               "sh", *files)
+            uid, *heads = result.stdout.split()
+            assert uid == "10000", service
+            assert heads == ["-----BEGIN", "-----BEGIN"], (service, result.stdout)
+    finally:
+        h.compose("down", "-v", check=False)
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
