@@ -291,6 +291,33 @@ def test_renew_ca_makes_a_new_ca_and_keeps_the_keys(out, monkeypatch):
         leaf(out / "secret/tls/harbor_internal_ca.crt"))
 
 
+def test_a_rerun_reads_the_dates_in_the_marker_not_the_certificates(out):
+    marker = json.loads((out / "ready").read_text())
+    server = leaf(out / "secret/cert/server.crt")
+    assert marker["renew_at"] == int((server.not_valid_after_utc - 30 * DAY).timestamp())
+    assert marker["warn_at"] == marker["renew_at"]  # the server certificate ends first
+    script = ("import sys; from wrapper import cli; code = cli.main(['generate', '--out', "
+              f"{str(out)!r}]); assert code == 0; "
+              "print(sorted(m for m in sys.modules if m.startswith('cryptography'))[:3])")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, env=clean_env(MADE_ENV))
+    assert result.returncode == 0 and "unchanged" in result.stderr, result.stderr
+    assert result.stdout.strip() == "[]"  # the fast path imports no cryptography
+
+
+def test_a_marker_without_dates_still_gets_its_certificates_reissued(out, monkeypatch):
+    """Generations made before renew_at / warn_at existed."""
+    ready = Path(os.path.realpath(out / "ready"))
+    marker = json.loads(ready.read_text())
+    del marker["renew_at"], marker["warn_at"]
+    ready.write_text(json.dumps(marker))
+    old = leaf(out / "secret/cert/server.crt")
+    code, _, err = run(["generate", "--out", str(out)], MADE_ENV, monkeypatch,
+                       at=real_now() + 15 * DAY)
+    assert code == 0 and "unchanged" not in err
+    assert leaf(out / "secret/cert/server.crt").not_valid_after_utc > old.not_valid_after_utc
+
+
 # --- certificates the user brings -------------------------------------------------------------
 
 def test_expired_user_certificate_is_refused_naming_variable_and_date(out, tmp_path,
@@ -411,8 +438,8 @@ def test_readme_exit_codes_are_those_of_status():
 def test_readme_procedures_use_the_files_and_options_that_exist():
     """The e2e tests (tests/e2e/test_certs.py) run these blocks; here: what they name exists."""
     blocks = readme_blocks()
-    assert set(blocks) == {"status", "compose-up", "compose-renew", "swarm-up", "swarm-renew",
-                           "renew-ca"}
+    assert set(blocks) == {"status", "status-volume", "compose-up", "compose-renew", "swarm-up",
+                           "swarm-renew", "renew-ca"}
     for block in blocks.values():
         for name in re.findall(r"compose/[a-z.-]+\.yml", block):
             assert (REPO / name).is_file(), name

@@ -11,11 +11,15 @@ import datetime
 import hashlib
 import os
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from . import internal_tls, schema
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography is imported inside the functions: the fast path of a rerun (generate.unchanged)
+# reads only the marker's dates and must not pay for that import.
 
 WINDOW_VARIABLE = "HARBOR_CERT_WARNING_DAYS"
 DEFAULT_WINDOW = 30
@@ -84,11 +88,15 @@ def _name(name: x509.Name) -> str:
 
 
 def _made_here(cert: x509.Certificate) -> bool:
+    from cryptography.x509.oid import NameOID
+
     return any(a.value == OURS for a in cert.issuer.get_attributes_for_oid(
         NameOID.ORGANIZATION_NAME))
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
@@ -114,17 +122,32 @@ def describe(cert: x509.Certificate, role: str, file: str, made_here: bool | Non
                        made_here=made, variable=None if made else variable)
 
 
-def _load(path: str) -> list[x509.Certificate]:
-    try:
-        with open(path, "rb") as handle:
-            return x509.load_pem_x509_certificates(handle.read())
-    except (OSError, ValueError):
-        return []
+def _file_reader(root: str):
+    def read(path: str) -> bytes | None:
+        try:
+            with open(os.path.join(root, path), "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
+    return read
 
 
 def in_use(root: str) -> list[Certificate]:
-    """Every certificate of the generation at root (e.g. DIR/current), server first.
+    """Every certificate of the generation at root (e.g. DIR/current), server first."""
+    return inventory(_file_reader(root))
+
+
+def inventory(read) -> list[Certificate]:
+    """Every certificate of a generation, read(path inside it) -> bytes or None.
     A certificate found twice (our CA in the chain and in ca.crt) is listed once."""
+    from cryptography import x509
+
+    def _load(path: str) -> list[x509.Certificate]:
+        try:
+            return x509.load_pem_x509_certificates(read(path) or b"")
+        except ValueError:
+            return []
+
     found: list[Certificate] = []
     seen: set[str] = set()
 
@@ -135,25 +158,25 @@ def in_use(root: str) -> list[Certificate]:
             found.append(entry)
 
     https = schema.BY_KEY["https.certificate"].env_name
-    chain = _load(os.path.join(root, SERVER))
+    chain = _load(SERVER)
     for cert in chain[:1]:
         add(cert, "https server", SERVER, variable=https)
-    for cert in _load(os.path.join(root, HTTPS_CA)):
+    for cert in _load(HTTPS_CA):
         add(cert, "https CA", HTTPS_CA)
     for cert in chain[1:]:
         add(cert, "https chain", SERVER, variable=https)
     internal = schema.BY_KEY["internal_tls.dir"].env_name
-    for cert in _load(os.path.join(root, INTERNAL_DIR, f"{internal_tls.CA}.crt")):
+    for cert in _load(f"{INTERNAL_DIR}/{internal_tls.CA}.crt"):
         add(cert, "internal TLS CA", f"{INTERNAL_DIR}/{internal_tls.CA}.crt", variable=internal)
     for stem in internal_tls.CERTIFICATES:
         file = f"{INTERNAL_DIR}/{stem}.crt"
-        for cert in _load(os.path.join(root, file))[:1]:
+        for cert in _load(file)[:1]:
             add(cert, f"internal TLS {stem}", file, variable=internal)
-    for cert in _load(os.path.join(root, TOKEN))[:1]:
+    for cert in _load(TOKEN)[:1]:
         add(cert, "token signing (root.crt)", TOKEN, made_here=True)
     for name, key in _TRUSTED.items():
         file = f"{TRUST_DIR}/{name}"
-        for cert in _load(os.path.join(root, file)):
+        for cert in _load(file):
             add(cert, "trusted CA", file, made_here=False,
                 variable=schema.BY_KEY[key].env_name)
     return found
@@ -192,6 +215,8 @@ def check_window(s, err) -> None:
 def check_supplied(data: bytes, variable: str, err, at: datetime.datetime | None = None,
                    label: str = "") -> None:
     """An expired (or not yet valid) certificate in a file the user names is an error."""
+    from cryptography import x509
+
     at = at or now()
     try:
         certs = x509.load_pem_x509_certificates(data)
@@ -217,6 +242,8 @@ def renewal_due(cert_pem: bytes, ca_cert_pem: bytes | None, window: int,
                 at: datetime.datetime | None = None) -> bool:
     """A leaf the wrapper made is re-issued when it expires within the window, provided a
     new one would live longer (it never outlives its CA)."""
+    from cryptography import x509
+
     at = at or now()
     leaf = x509.load_pem_x509_certificates(cert_pem)[0]
     if leaf.not_valid_after_utc - at > datetime.timedelta(days=window):
@@ -227,33 +254,63 @@ def renewal_due(cert_pem: bytes, ca_cert_pem: bytes | None, window: int,
     return ca.not_valid_after_utc > leaf.not_valid_after_utc + datetime.timedelta(minutes=1)
 
 
-def renewal_pending(root: str, window: int, at: datetime.datetime | None = None) -> bool:
-    """True when a leaf the wrapper made in the generation at root is due for re-issue:
-    the fast path of a rerun must then not stop early."""
-    def first(path: str) -> bytes | None:
-        try:
-            with open(os.path.join(root, path), "rb") as handle:
-                return handle.read()
-        except OSError:
-            return None
+def _renewals(read, window: int) -> list[datetime.datetime]:
+    """When each leaf the wrapper made in a generation falls due for re-issue (only those a
+    new certificate would outlive)."""
+    from cryptography import x509
 
     pairs = [(SERVER, HTTPS_CA)]
     pairs += [(f"{INTERNAL_DIR}/{stem}.crt", f"{INTERNAL_DIR}/{internal_tls.CA}.crt")
               for stem in internal_tls.CERTIFICATES]
     pairs.append((TOKEN, None))
+    moments = []
     for leaf_file, ca_file in pairs:
-        leaf = first(leaf_file)
-        if not leaf:
+        leaf_pem = read(leaf_file)
+        if not leaf_pem:
             continue
         try:
-            cert = x509.load_pem_x509_certificates(leaf)[0]
-            if leaf_file != TOKEN and not _made_here(cert):
+            leaf = x509.load_pem_x509_certificates(leaf_pem)[0]
+            if leaf_file != TOKEN and not _made_here(leaf):
                 continue
-            if renewal_due(leaf, first(ca_file) if ca_file else None, window, at):
-                return True
+            ca_pem = read(ca_file) if ca_file else None
+            if ca_pem and x509.load_pem_x509_certificates(ca_pem)[0].not_valid_after_utc <= \
+                    leaf.not_valid_after_utc + datetime.timedelta(minutes=1):
+                continue  # its CA ends first: nothing to gain (generate warns instead)
         except (ValueError, IndexError):
-            return True  # unreadable: let the full path make it again
-    return False
+            moments.append(datetime.datetime.min.replace(tzinfo=datetime.timezone.utc))
+            continue  # unreadable: let the full path make it again
+        moments.append(leaf.not_valid_after_utc - datetime.timedelta(days=window))
+    return moments
+
+
+def renewal_pending(root: str, window: int, at: datetime.datetime | None = None) -> bool:
+    """True when a leaf the wrapper made in the generation at root is due for re-issue:
+    the fast path of a rerun must then not stop early."""
+    at = at or now()
+    return any(moment <= at for moment in _renewals(_file_reader(root), window))
+
+
+def schedule(files: dict[str, bytes], window: int) -> dict[str, int | None]:
+    """For the marker of a new generation: from when (epoch seconds) a rerun must re-issue a
+    leaf (renew_at) and must warn (warn_at). The fast path of a rerun compares the clock with
+    them instead of parsing certificates."""
+    renewals = _renewals(files.get, window)
+    warn = []
+    for c in inventory(files.get):
+        limit = window if c.made_here else max(window, USER_WARNING_DAYS)
+        at = now()
+        warn.append(at if c.not_before > at else c.not_after - datetime.timedelta(days=limit))
+
+    def epoch(moments):
+        return int(max(min(moments).timestamp(), 0)) if moments else None
+    return {"renew_at": epoch(renewals), "warn_at": epoch(warn)}
+
+
+def due(marker: dict, key: str, at: datetime.datetime | None = None) -> bool | None:
+    """Whether the marker's renew_at / warn_at has come; None for a marker made before them."""
+    if key not in marker:
+        return None
+    return marker[key] is not None and (at or now()).timestamp() >= marker[key]
 
 
 def warnings(entries: list[Certificate], window: int,
@@ -287,8 +344,11 @@ def warnings(entries: list[Certificate], window: int,
 
 
 def expiry_warnings(out: str, window: int, at: datetime.datetime | None = None) -> list[str]:
+    """Warnings about the generation in use; none at all before its marker's warn_at."""
     from . import tree
 
+    if due(tree.read_marker(out) or {}, "warn_at", at) is False:
+        return []
     return warnings(in_use(os.path.join(out, tree.CURRENT)), window, at)
 
 

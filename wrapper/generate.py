@@ -138,11 +138,20 @@ def unchanged(out: str, variables: Mapping[str, str], link_fixed: bool,
         window = certificates.window_of(variables)
     except ValueError:
         return False  # the full path reports it
-    if certificates.renewal_pending(os.path.join(out, tree.CURRENT), window):
+    if _renewal_due(out, marker, window):
         return False
     _link(out, link_fixed, steps)
     steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
     return True
+
+
+def _renewal_due(out: str, marker: dict, window: int) -> bool:
+    """A certificate the wrapper made is due for re-issue: the marker says from when (older
+    markers: read the certificates)."""
+    due = certificates.due(marker, "renew_at")
+    if due is None:
+        return certificates.renewal_pending(os.path.join(out, tree.CURRENT), window)
+    return due
 
 
 class TokenKeyInAdvance:
@@ -193,8 +202,8 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
     hmac_key = store.read("fingerprint.key")
     marker = tree.read_marker(out)
     if not renew_ca and hmac_key and marker and marker.get("settings") == fingerprint(
-            hmac_key, s, out, shims, link_fixed) and not certificates.renewal_pending(
-            os.path.join(out, tree.CURRENT), s.values["cert_warning_days"]):
+            hmac_key, s, out, shims, link_fixed) and not _renewal_due(
+            out, marker, s.values["cert_warning_days"]):
         _link(out, link_fixed, steps)
         steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
         return {"changed": False, "generation": marker["generation"], "created": []}
@@ -227,7 +236,8 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         name = tree.content_hash(files) + "-" + settings_hash[:12]
         previous = (marker or {}).get("generation")
         marker = {"settings": settings_hash, "generation": name, "wrapper": __version__,
-                  "harbor": HARBOR_VERSION}
+                  "harbor": HARBOR_VERSION, **certificates.schedule(
+                      {f.path: f.content for f in files}, s.values["cert_warning_days"])}
         if variables is not None:
             marker["inputs"] = inputs_fingerprint(hmac_key, variables, out, shims, link_fixed)
         generation = tree.publish(out, files, marker, chown)

@@ -309,6 +309,12 @@ def test_own_certificate_on_compose(compose_harbor, tmp_path):
     assert "status:        OK (exit 0)" in status.stdout
     assert f"SHA-256:     {fingerprint}" in status.stdout
     assert "https server (from HARBOR_HTTPS_CERTIFICATE): OK" in status.stdout
+    # and on the volume mounted read-only, as a monitoring job does
+    status = run_block(readme_block("status-volume", {
+        "harbor_harbor-setup": f"{COMPOSE_PROJECT}_harbor-setup",
+        "harbor-setupwrapper:0.1.0": h.env["HARBOR_WRAPPER_IMAGE"]}), h.env)
+    report = json.loads(status.stdout)
+    assert report["code"] == 0 and report["certificates"][0]["sha256"] == fingerprint
 
     # an expired certificate is refused; the previous one stays served
     now = datetime.datetime.now(UTC)
