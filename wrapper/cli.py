@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -12,7 +11,9 @@ EXIT_INVALID = 2
 EXIT_REFUSED = 3
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser():
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="harbor-setupwrapper",
         description=f"Generates Harbor {HARBOR_VERSION}'s configuration from HARBOR_* variables.")
@@ -109,8 +110,58 @@ def _init_data(root: str) -> int:
     return 1 if problems else 0
 
 
+def _plain_generate(argv: list[str]) -> tuple[str, bool] | None:
+    """(out, link_fixed) of a plain `generate [--out DIR] [--link-fixed-paths]`, else None:
+    such a rerun tries the fast path before argparse is even imported."""
+    if not argv or argv[0] != "generate":
+        return None
+    out, link_fixed, rest = os.environ.get("HARBOR_SETUP_DIR", "/harbor-setup"), False, argv[1:]
+    while rest:
+        arg, rest = rest[0], rest[1:]
+        if arg == "--link-fixed-paths":
+            link_fixed = True
+        elif arg == "--out" and rest:
+            out, rest = rest[0], rest[1:]
+        elif arg.startswith("--out="):
+            out = arg[len("--out="):]
+        else:
+            return None
+    return out, link_fixed
+
+
+def _fast_rerun(out: str, link_fixed: bool) -> bool:
+    """The unchanged-input rerun, with nothing heavy imported; False: take the full path
+    (which also reports what made this one stop)."""
+    from .datadir import Guard
+    from .datadir import Refused as DataRefused
+    from .generate import Steps, expiry_due, unchanged
+    from .tree import read_marker
+
+    try:
+        guard = Guard(out, os.environ)  # the upgrade guard, on every start
+    except DataRefused:
+        return False
+    if guard.warnings:
+        return False
+    steps = Steps()
+    if not unchanged(out, os.environ, link_fixed, steps):
+        return False
+    guard.record()
+    if expiry_due(read_marker(os.path.abspath(out)), os.environ):
+        _certificate_warnings(out, os.environ, steps)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     _tolerant_output()
+    argv = sys.argv[1:] if argv is None else argv
+    plain = _plain_generate(argv)
+    try:
+        if plain and plain[0] and _fast_rerun(*plain):
+            return 0
+    except OSError as err:
+        print(f"harbor-setupwrapper: cannot write: {err}", file=sys.stderr)
+        return 1
     args = _parser().parse_args(argv)
     if args.command == "variables":
         from .docs import env_example, variables_table
@@ -126,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .datadir import Refused
     from .settings import InvalidSettings
+    from .tree import Refused as UnsafeFolder
 
     try:
         if args.command == "restore-keys":
@@ -148,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             guard = Guard(args.out, os.environ)  # the upgrade guard, on every start
             for warning in guard.warnings:
                 steps.warn(warning)
-            if not args.renew_ca and unchanged(args.out, os.environ, args.link_fixed_paths,
-                                               steps):
+            if not args.renew_ca and not plain and unchanged(args.out, os.environ,
+                                                             args.link_fixed_paths, steps):
                 guard.record()
                 _certificate_warnings(args.out, os.environ, steps)
                 return 0
@@ -176,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in err.reasons:
             print(f"  {line}", file=sys.stderr)
         return EXIT_REFUSED
+    except UnsafeFolder as err:
+        print("harbor-setupwrapper: refusing the output folder, nothing was written:",
+              file=sys.stderr)
+        for line in err.problems:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_INVALID
     except OSError as err:
         print(f"harbor-setupwrapper: cannot write: {err}", file=sys.stderr)
         return 1

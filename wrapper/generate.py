@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+# Imports stay light here: a rerun with unchanged input runs unchanged() only (the bench
+# holds it to 45 ms as a process), so everything else is imported where it is used.
 import json
 import os
 import sys
-import threading
 import time
-from pathlib import Path
-from typing import Mapping
 
-from . import HARBOR_VERSION, __version__, certificates, fixed_paths, tree
-from .context import Paths
-from .files import File
+from . import HARBOR_VERSION, __version__, tree
 from .store import Store
 
-STORE = ".store"
+try:  # CPython's own SHA-256: hashing a few KB needs no OpenSSL library loaded
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - Python 3.12 renamed it
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
+
+STORE = tree.STORE
 
 
 class Steps:
@@ -38,31 +41,69 @@ class Steps:
         print(f"harbor-setupwrapper: warning: {message}", file=self.stream)
 
 
-def shim_sources() -> Path | None:
-    for candidate in (Path(sys.prefix) / "share" / "harbor-setupwrapper" / "entrypoints",
-                      Path(__file__).resolve().parent.parent / "entrypoints"):
-        if candidate.is_dir():
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_TEMPLATES = os.path.join(_HERE, "templates")
+
+
+def shim_sources() -> str | None:
+    for candidate in (os.path.join(sys.prefix, "share", "harbor-setupwrapper", "entrypoints"),
+                      os.path.join(os.path.dirname(_HERE), "entrypoints")):
+        if os.path.isdir(candidate):
             return candidate
     return None
 
 
-def shim_files() -> list[File]:
+def _shim_paths() -> list[str]:
     source = shim_sources()
     if source is None:
         return []
-    return [File(f"entrypoints/{p.name}", p.read_bytes(), 0o755, 0, 0)
-            for p in sorted(source.iterdir()) if p.is_file() and p.suffix == ".sh"]
+    return [os.path.join(source, n) for n in sorted(os.listdir(source))
+            if n.endswith(".sh") and os.path.isfile(os.path.join(source, n))]
+
+
+def shim_files() -> list:
+    from .files import File
+
+    result = []
+    for path in _shim_paths():
+        with open(path, "rb") as handle:
+            result.append(File(f"entrypoints/{os.path.basename(path)}", handle.read(),
+                               0o755, 0, 0))
+    return result
+
+
+def hmac_sha256(key: bytes, message: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) as hmac.new(key, message, "sha256").hexdigest(), without
+    importing hmac and hashlib on the fast path."""
+    if len(key) > 64:
+        key = sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = sha256(bytes(b ^ 0x36 for b in key) + message).digest()
+    return sha256(bytes(b ^ 0x5C for b in key) + inner).hexdigest()
 
 
 def _templates_digest() -> bytes:
-    digest = hashlib.sha256()
-    for path in sorted((Path(__file__).parent / "templates").iterdir()):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest = sha256()
+    for name in sorted(os.listdir(_TEMPLATES)):
+        with open(os.path.join(_TEMPLATES, name), "rb") as handle:
+            digest.update(name.encode() + b"\0" + handle.read())
     return digest.digest()
 
 
-def fingerprint(key: bytes, s, out: str, shims: list[File], link_fixed: bool) -> str:
+def _code_digest() -> str:
+    """Templates and shims: what a new wrapper version may change besides __version__."""
+    digest = sha256(_templates_digest())
+    for path in _shim_paths():
+        with open(path, "rb") as handle:
+            digest.update(os.path.basename(path).encode() + b"\0" + handle.read())
+    return digest.hexdigest()
+
+
+def fingerprint(key: bytes, s, out: str, shims: list, link_fixed: bool) -> str:
     """HMAC of everything the output depends on; keyed so that it leaks no password."""
+    import hashlib
+    import hmac
+
     material = {
         "version": __version__,
         "out": out,
@@ -82,11 +123,9 @@ def _read_or_none(path: str) -> bytes | None:
     return read_or_none(path)
 
 
-def inputs_fingerprint(key: bytes, variables: Mapping[str, str], out: str,
-                       shims: list[File], link_fixed: bool) -> str | None:
-    """HMAC of the raw inputs: the HARBOR_* variables and every file they name. Equal raw
-    inputs give equal settings, so a rerun can stop here without parsing anything; None when
-    a named file cannot be read (then the full path reports it)."""
+def input_paths(variables) -> list[str] | None:
+    """Every file the HARBOR_* variables name (and those harbor.yml names); None when
+    HARBOR_CONFIG_FILE cannot be read (then the full path reports it)."""
     from . import schema
 
     names = {k: v for k, v in variables.items() if k.startswith("HARBOR_")}
@@ -102,10 +141,20 @@ def inputs_fingerprint(key: bytes, variables: Mapping[str, str], out: str,
         try:
             tree_ = yaml.safe_load(_read_or_none(names["HARBOR_CONFIG_FILE"]).decode("utf-8"))
             flat = _flatten(tree_) if isinstance(tree_, dict) else {}
-        except (AttributeError, UnicodeDecodeError, RecursionError, yaml.YAMLError):
+        except (AttributeError, OSError, ValueError, RecursionError, yaml.YAMLError):
             return None
         paths += [str(v) for k, v in flat.items() if k in schema.BY_KEY and v
                   and schema.BY_KEY[k].kind in (schema.PATH, schema.DIR)]
+    return sorted(set(paths))
+
+
+def inputs_fingerprint(key: bytes, variables, out: str, link_fixed: bool,
+                       paths: list[str]) -> str | None:
+    """HMAC of the raw inputs: the HARBOR_* variables and every file they name (paths, as
+    input_paths() found them on the full run and the marker records). Equal raw inputs give
+    equal settings, so a rerun can stop here without parsing anything; None when a named
+    file cannot be read (then the full path reports it)."""
+    names = {k: v for k, v in variables.items() if k.startswith("HARBOR_")}
     contents = {}
     for path in paths:
         if os.path.isdir(path):
@@ -117,29 +166,69 @@ def inputs_fingerprint(key: bytes, variables: Mapping[str, str], out: str,
             return None
     material = {
         "version": __version__, "out": out, "link_fixed": link_fixed, "variables": names,
-        "files": {k: hashlib.sha256(v or b"").hexdigest() for k, v in sorted(contents.items())},
-        "templates": _templates_digest().hex(), "shims": tree.content_hash(shims),
+        "files": {k: sha256(v or b"").hexdigest() for k, v in sorted(contents.items())},
+        "code": _code_digest(),
     }
-    canonical = json.dumps(material, sort_keys=True).encode()
-    return hmac.new(key, canonical, hashlib.sha256).hexdigest()
+    return hmac_sha256(key, json.dumps(material, sort_keys=True).encode())
 
 
-def unchanged(out: str, variables: Mapping[str, str], link_fixed: bool,
-              steps: Steps) -> bool:
-    """The fast path of a rerun: same raw inputs as the current generation, nothing to do."""
+# certificates.DEFAULT_WINDOW and USER_WARNING_DAYS (a test keeps them equal): not imported,
+# that module needs cryptography, which the fast path of a rerun does without
+_DEFAULT_WINDOW_DAYS, _USER_WARNING_DAYS = 30, 7
+
+
+def expiry_due(marker: dict | None, variables) -> bool:
+    """Could a certificate of the generation be due for a warning or a re-issue? False only
+    when the earliest expiry the marker records is beyond the warning window: then nothing
+    about certificates needs to be parsed."""
+    raw = (variables.get("HARBOR_CERT_WARNING_DAYS") or "").strip() or str(_DEFAULT_WINDOW_DAYS)
+    expiry = (marker or {}).get("earliest_expiry")
+    if not raw.isdigit() or not isinstance(expiry, (int, float)):
+        return True
+    window = max(int(raw), _USER_WARNING_DAYS)
+    return expiry - window * 86400 <= time.time()
+
+
+def earliest_expiry(files) -> int | None:
+    """The earliest not-after of every certificate in the generation's files."""
+    from . import pki
+
+    ends = []
+    for f in files:
+        if b"-----BEGIN CERTIFICATE-----" in f.content:
+            try:
+                ends += [c.not_valid_after_utc.timestamp() for c in pki.load_certs(f.content)]
+            except ValueError:
+                return None
+    return int(min(ends)) if ends else None
+
+
+def unchanged(out: str, variables, link_fixed: bool, steps: Steps) -> bool:
+    """The fast path of a rerun: same raw inputs as the current generation, and the tree as
+    publish() leaves it; nothing to do. Reads only, imports nothing heavy."""
     out = os.path.abspath(out)
-    key = Store(os.path.join(out, STORE)).read("fingerprint.key")
     marker = tree.read_marker(out)
-    if not key or not marker or not marker.get("inputs"):
+    if not marker or not marker.get("inputs") or not isinstance(marker.get("input_paths"), list):
         return False
-    if marker["inputs"] != inputs_fingerprint(key, variables, out, shim_files(), link_fixed):
+    if not tree.links_ok(out):
         return False
     try:
-        window = certificates.window_of(variables)
-    except ValueError:
-        return False  # the full path reports it
-    if _renewal_due(out, marker, window):
+        tree.check_layout(out)
+    except tree.Refused:
         return False
+    key = Store(os.path.join(out, STORE)).read("fingerprint.key")
+    if not key or marker["inputs"] != inputs_fingerprint(key, variables, out, link_fixed,
+                                                         marker["input_paths"]):
+        return False
+    if expiry_due(marker, variables):
+        from . import certificates
+
+        try:
+            window = certificates.window_of(variables)
+        except ValueError:
+            return False  # the full path reports it
+        if _renewal_due(out, marker, window):
+            return False
     _link(out, link_fixed, steps)
     steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
     return True
@@ -148,6 +237,8 @@ def unchanged(out: str, variables: Mapping[str, str], link_fixed: bool,
 def _renewal_due(out: str, marker: dict, window: int) -> bool:
     """A certificate the wrapper made is due for re-issue: the marker says from when (older
     markers: read the certificates)."""
+    from . import certificates
+
     due = certificates.due(marker, "renew_at")
     if due is None:
         return certificates.renewal_pending(os.path.join(out, tree.CURRENT), window)
@@ -159,6 +250,8 @@ class TokenKeyInAdvance:
     when the store has no token key yet: a cold run then overlaps it with everything else."""
 
     def __init__(self, out: str):
+        import threading
+
         self._key: bytes | None = None
         self._thread = None
         if Store(os.path.join(os.path.abspath(out), STORE)).read("token/private_key.pem") is None:
@@ -181,19 +274,24 @@ class TokenKeyInAdvance:
 
 
 def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
-             variables: Mapping[str, str] | None = None,
-             token_key: TokenKeyInAdvance | None = None, renew_ca: tuple = (),
-             data_volume: str | None = None) -> dict:
+             variables=None, token_key: TokenKeyInAdvance | None = None,
+             renew_ca: tuple = (), data_volume: str | None = None) -> dict:
     """Returns {"changed": bool, "generation": name, "created": [store items made now]}.
     variables: the raw inputs s was read from, recorded for the fast path of reruns.
     renew_ca: "https" and/or "internal": replace that CA the wrapper made (on purpose only).
-    data_volume: the host data folder (HARBOR_DATA_VOLUME), whose upstream keys are adopted."""
-    from . import datadir
+    data_volume: the host data folder (HARBOR_DATA_VOLUME), whose upstream keys are adopted.
+    Raises InvalidSettings or tree.Refused before the first write."""
+    import threading
+
+    from . import certificates, datadir, fs
     from . import keys as keymaker
     from .components import render_all
+    from .context import Paths
+    from .settings import InvalidSettings
 
     steps = steps or Steps()
     out = os.path.abspath(out)
+    tree.check_layout(out)
     store = Store(os.path.join(out, STORE))
     shims = shim_files()
     for warning in s.warnings:
@@ -201,19 +299,30 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
 
     hmac_key = store.read("fingerprint.key")
     marker = tree.read_marker(out)
-    if not renew_ca and hmac_key and marker and marker.get("settings") == fingerprint(
-            hmac_key, s, out, shims, link_fixed) and not _renewal_due(
-            out, marker, s.values["cert_warning_days"]):
+    if not renew_ca and hmac_key and marker and tree.links_ok(out) and marker.get(
+            "settings") == fingerprint(hmac_key, s, out, shims, link_fixed) and \
+            not _renewal_due(out, marker, s.values["cert_warning_days"]):
         _link(out, link_fixed, steps)
         steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
         return {"changed": False, "generation": marker["generation"], "created": []}
 
+    conflicts = keymaker.conflicts(store, s)  # nothing is written on refused input
+    if conflicts:
+        raise InvalidSettings(conflicts)
+    chown = os.geteuid() == 0
+    if chown and os.path.isdir(out) and not os.stat(out).st_mode & 0o001:
+        steps.warn(f"{out} is mode {os.stat(out).st_mode & 0o7777:04o}: Harbor's containers "
+                   "(uid 10000 and 999) cannot reach their files through it; it is left as "
+                   "it is")
+
     with tree.locked(out):
+        tree.check_layout(out)
         warm_up = threading.Thread(target=_warm_up)
         warm_up.start()  # overlaps the RSA-4096 key generation, which releases the GIL
-        os.chmod(out, 0o755)
-        os.makedirs(store.root, mode=0o700, exist_ok=True)
-        os.chmod(store.root, 0o700)
+        if not os.path.isdir(store.root):
+            fs.makedirs(store.root, 0o700)
+        elif os.stat(store.root).st_mode & 0o7777 != 0o700:
+            fs.chmod(store.root, 0o700)
         hmac_key, _ = store.get_or_create("fingerprint.key", lambda: os.urandom(32))
         for which in renew_ca:
             steps.done("renew-ca", certificates.retire_ca(store, which))
@@ -221,14 +330,14 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         if adopted:
             steps.done("adopt", f"kept from {data_volume}: " + ", ".join(adopted))
         keys = keymaker.ensure(store, s, recover_secretkey=_secretkey_in_current(out),
-                               make_token_key=token_key)
+                               make_token_key=token_key,
+                               recover_database_password=_database_password_in_current(out))
         steps.done("keys", f"{len(keys.created)} made now" if keys.created else "all kept")
 
         warm_up.join()
         files = render_all(s, keys, Paths(out)) + shims
         steps.done("render", f"{len(files)} files")
 
-        chown = os.geteuid() == 0
         if not chown:
             steps.warn("not running as root: files keep this user's ownership instead of "
                        "uid 10000 / 999 (Harbor's containers may not be able to read them)")
@@ -236,10 +345,13 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         name = tree.content_hash(files) + "-" + settings_hash[:12]
         previous = (marker or {}).get("generation")
         marker = {"settings": settings_hash, "generation": name, "wrapper": __version__,
-                  "harbor": HARBOR_VERSION, **certificates.schedule(
-                      {f.path: f.content for f in files}, s.values["cert_warning_days"])}
-        if variables is not None:
-            marker["inputs"] = inputs_fingerprint(hmac_key, variables, out, shims, link_fixed)
+                  "harbor": HARBOR_VERSION, "earliest_expiry": earliest_expiry(files),
+                  **certificates.schedule({f.path: f.content for f in files},
+                                          s.values["cert_warning_days"])}
+        paths = input_paths(variables) if variables is not None else None
+        if paths is not None:
+            marker["input_paths"] = paths
+            marker["inputs"] = inputs_fingerprint(hmac_key, variables, out, link_fixed, paths)
         generation = tree.publish(out, files, marker, chown)
         tree.clean(out, keep=generation)
         datadir.write_upstream_keys(store, data_volume, chown)
@@ -261,6 +373,8 @@ def _warm_up() -> None:
 
 def _link(out: str, link_fixed: bool, steps: Steps) -> None:
     if link_fixed:
+        from . import fixed_paths
+
         done = fixed_paths.link(out)
         steps.done("link", ", ".join(done) if done else "no fixed folder found")
 
@@ -268,9 +382,16 @@ def _link(out: str, link_fixed: bool, steps: Steps) -> None:
 def _secretkey_in_current(out: str) -> bytes | None:
     """The secretkey encrypts data in Harbor's database: if the store lost it but the
     current generation still has it, bring it back rather than make a new one."""
-    try:
-        with open(os.path.join(out, tree.CURRENT, "secret", "keys", "secretkey"), "rb") as f:
-            data = f.read()
-        return data if len(data) == 16 else None
-    except OSError:
-        return None
+    data = tree.read_current(out, "secret/keys/secretkey", limit=64)
+    return data if data and len(data) == 16 else None
+
+
+def _database_password_in_current(out: str) -> bytes | None:
+    """The internal database keeps the password it was initialised with: if the store lost
+    it, bring it back from the current generation's db/env."""
+    data = tree.read_current(out, "config/db/env", limit=65536)
+    for line in (data or b"").splitlines():
+        name, sep, value = line.partition(b"=")
+        if sep and name == b"POSTGRES_PASSWORD" and value:
+            return value
+    return None

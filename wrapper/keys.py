@@ -65,8 +65,29 @@ def server_names(s) -> list[str]:
     return names
 
 
+# (store item, setting, variable) of the secrets a user may bring
+SUPPLIED = (("secretkey", "secret_key", "HARBOR_SECRET_KEY"),
+            ("core_secret", "core_secret", "HARBOR_CORE_SECRET"),
+            ("jobservice_secret", "jobservice_secret", "HARBOR_JOBSERVICE_SECRET"),
+            ("csrf_key", "csrf_key", "HARBOR_CSRF_KEY"),
+            ("registry_http_secret", "registry_http_secret", "HARBOR_REGISTRY_HTTP_SECRET"))
+
+
+def _differs(store: Store, name: str, variable: str) -> str:
+    return (f"{variable}: differs from the value already made in {store.path(name)}; it is "
+            "kept once made (delete that file to rotate it, knowing every component must "
+            "then restart)")
+
+
+def conflicts(store: Store, s) -> list[str]:
+    """Supplied secrets that differ from the store, found before anything is written."""
+    return [_differs(store, name, variable) for name, setting, variable in SUPPLIED
+            if s.values[setting] is not None
+            and store.read(name) not in (None, s.values[setting].encode())]
+
+
 def ensure(store: Store, s, recover_secretkey: bytes | None = None,
-           make_token_key=None) -> Keys:
+           make_token_key=None, recover_database_password: bytes | None = None) -> Keys:
     created: list[str] = []
     errors: list[str] = []
 
@@ -74,9 +95,7 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
         if supplied is not None:
             value, new = store.get_or_create(name, lambda: supplied.encode())
             if value != supplied.encode():
-                errors.append(f"{variable}: differs from the value already made in "
-                              f"{store.path(name)}; it is kept once made (delete that file to "
-                              "rotate it, knowing every component must then restart)")
+                errors.append(_differs(store, name, variable))
         else:
             value, new = store.get_or_create(name, make)
         if new:
@@ -94,7 +113,7 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
                        "HARBOR_REGISTRY_HTTP_SECRET")
     robot_prefix = item("robot_prefix", lambda: _token(8))
     db_password = (v["database.password"].encode() if v["database.password"] is not None
-                   else item("database_password", lambda: _token(32)))
+                   else item("database_password", lambda: recover_database_password or _token(32)))
     registry_password = item("registry_password", lambda: _token(32))
 
     def htpasswd() -> bytes:

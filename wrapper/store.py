@@ -1,17 +1,18 @@
 """The persistent store: every key and secret, each made once.
 
-Items are files in DIR/.store. An item is created by writing a temporary file and
+Items are files in DIR/.store. An item is created by writing a complete temporary file and
 hard-linking it to its final name: link() fails when the name exists, atomically, on local
 file systems and on NFS alike. So concurrent wrappers agree on the first item written, and
-a killed wrapper leaves either no item or a whole one.
+a killed wrapper leaves either no item or a whole one. Where the file system has no hard
+links, the complete temporary file is renamed to the final name unless it exists
+(renameat2 RENAME_NOREPLACE): never an empty or partial item.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import secrets
-from typing import Callable
+from . import fs
 
 
 class Store:
@@ -22,53 +23,58 @@ class Store:
         return os.path.join(self.root, name)
 
     def read(self, name: str) -> bytes | None:
+        """The item's bytes; None when absent (or empty: a file an older version's killed
+        run may have left, which is then made anew)."""
         try:
-            with open(self.path(name), "rb") as handle:
-                return handle.read()
+            fd = os.open(self.path(name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read() or None
 
     def _temp(self, name: str, data: bytes) -> str:
-        os.makedirs(os.path.dirname(self.path(name)), mode=0o700, exist_ok=True)
-        temp = self.path(f"{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        folder = os.path.dirname(self.path(name))
+        if not os.path.isdir(folder):
+            fs.makedirs(folder, 0o700)
+        temp = self.path(f"{name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
         try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fs.create(temp, data, 0o600)
+        except BaseException:
+            _unlink_quietly(temp)
+            raise
         return temp
 
-    def get_or_create(self, name: str, make: Callable[[], bytes]) -> tuple[bytes, bool]:
+    def get_or_create(self, name: str, make) -> tuple[bytes, bool]:
         """(value, created_now). make() runs only when the item does not exist yet."""
         existing = self.read(name)
         if existing is not None:
             return existing, False
         temp = self._temp(name, make())
         try:
-            os.link(temp, self.path(name))
-            created = True
-        except FileExistsError:
-            created = False
-        except OSError as err:  # file systems without hard links
-            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                raise
-            created = self._create_exclusive(name, temp)
+            if os.path.lexists(self.path(name)):  # empty: see read()
+                fs.replace(temp, self.path(name))
+                return self.read(name), True
+            try:
+                fs.link(temp, self.path(name))
+                created = True
+            except FileExistsError:
+                created = False
+            except OSError as err:  # file systems without hard links
+                if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                created = fs.rename_noreplace(temp, self.path(name))
         finally:
-            os.unlink(temp)
+            if os.path.lexists(temp):
+                fs.unlink(temp)
         return self.read(name), created
-
-    def _create_exclusive(self, name: str, temp: str) -> bool:
-        try:
-            fd = os.open(self.path(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return False
-        with open(temp, "rb") as source:
-            os.write(fd, source.read())
-        os.fsync(fd)
-        os.close(fd)
-        return True
 
     def replace(self, name: str, data: bytes) -> None:
         """For derived items only (a server certificate re-issued for new names)."""
-        os.replace(self._temp(name, data), self.path(name))
+        fs.replace(self._temp(name, data), self.path(name))
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
