@@ -3,7 +3,9 @@
 Each figure is the median of several runs in fresh child processes. "in-process" starts the
 clock before the wrapper is imported (so imports count) and stops after generate returns;
 "process" is the whole command, interpreter start included. Targets (issue 2): cold at most
-keygen + 150 ms, warm no-op at most 100 ms, re-render at most 250 ms, peak RSS at most 60 MB.
+keygen + 150 ms, re-render at most 250 ms, peak RSS at most 60 MB; (issue 11) the warm no-op
+rerun as the command users run (`harbor-setupwrapper generate`, the console script) at most
+45 ms as a process, interpreter start included.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+COMMAND = shutil.which("harbor-setupwrapper", path=os.path.dirname(sys.executable))
 
 CHILD = r"""
 import json, os, resource, sys, time
@@ -71,6 +74,17 @@ def child(code: str, *args: str, env: dict | None = None) -> tuple[dict, float]:
     return json.loads(done.stdout), wall
 
 
+def command(out: str, env: dict) -> float:
+    """Wall time of the command itself, as the image's entrypoint runs it."""
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
+    variables.update(env)
+    argv = [COMMAND] if COMMAND else [sys.executable, "-m", "wrapper"]
+    start = time.perf_counter()
+    subprocess.run([*argv, "generate", "--out", out], cwd=REPO, env=variables, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - start) * 1000
+
+
 def median(values):
     return statistics.median(values)
 
@@ -80,6 +94,7 @@ def main() -> int:
     keygen = [child(KEYGEN)[0]["ms"] for _ in range(RUNS)]
     cold_minus_keygen = []
     cold, cold_wall, warm, warm_wall, rerender, rerender_wall, rss = [], [], [], [], [], [], []
+    warm_command = []
     for i in range(RUNS):
         folder = Path(tempfile.mkdtemp(prefix="bench-"))
         try:
@@ -91,6 +106,7 @@ def main() -> int:
             r, w = child(CHILD, out, env=base)
             assert not r["changed"]
             warm.append(r["ms"]); warm_wall.append(w); rss.append(r["rss_kb"])
+            warm_command.extend(command(out, base) for _ in range(3))
             r, w = child(CHILD, out, env={**base, "HARBOR_LOG_LEVEL": f"{'debug' if i % 2 else 'warning'}"})
             assert r["changed"]
             rerender.append(r["ms"]); rerender_wall.append(w); rss.append(r["rss_kb"])
@@ -104,7 +120,9 @@ def main() -> int:
          f"target <= keygen + 150 = {keygen_ms + 150:.0f} ms"),
         ("cold generate minus its own keygen", median(cold_minus_keygen), None,
          "target <= 150 ms"),
-        ("warm rerun, unchanged input", median(warm), median(warm_wall), "target <= 100 ms"),
+        ("warm rerun, unchanged input", median(warm), median(warm_wall), ""),
+        ("  the same as the command", None, median(warm_command),
+         f"target <= 45 ms ({os.path.basename(COMMAND or 'python -m wrapper')} generate)"),
         ("rerun, one input changed", median(rerender), median(rerender_wall), "target <= 250 ms"),
         ("python interpreter start (for reference)", None, startup, ""),
     ]
