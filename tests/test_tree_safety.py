@@ -225,3 +225,12 @@ def test_without_hard_links_an_item_is_renamed_into_place_unless_it_exists(tmp_p
     Path(store.path("b")).write_bytes(b"other wrapper's")
     assert fs.rename_noreplace(store._temp("b", b"mine"), store.path("b")) is False
     assert Path(store.path("b")).read_bytes() == b"other wrapper's"
+
+
+def test_a_block_switched_on_by_its_presence_alone_is_not_taken_as_unchanged(out):
+    """internal_tls.enabled defaults to true: the block's presence is the only change."""
+    assert generate(out).returncode == 0
+    assert not (out / "secret/tls").exists()
+    result = generate(out, HARBOR_INTERNAL_TLS_ENABLED="true")
+    assert result.returncode == 0 and "up to date" not in result.stderr
+    assert (out / "secret/tls/harbor_internal_ca.crt").is_file()

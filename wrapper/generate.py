@@ -109,6 +109,7 @@ def fingerprint(key: bytes, s, out: str, shims: list, link_fixed: bool) -> str:
         "out": out,
         "link_fixed": link_fixed,
         "values": s.values,
+        "blocks": sorted(s.blocks),  # presence-switched blocks: not seen in values
         "files": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(s.input_files.items())},
         "templates": _templates_digest().hex(),
         "shims": tree.content_hash(shims),
