@@ -36,7 +36,10 @@ FULL = os.environ.get("HARBOR_CRASH_POINTS", "") == "all"
 BASE = {"HARBOR_HOSTNAME": "a.example.test"}
 INPUT_A = BASE
 INPUT_B = {"HARBOR_HOSTNAME": "b.example.test", "HARBOR_INTERNAL_TLS_ENABLED": "true"}
-INPUT_C = {"HARBOR_HOSTNAME": "c.example.test", "HARBOR_LOG_LEVEL": "debug"}
+# the same host name as A: after a run of C, a rerun with A's input makes A's generation
+# again, byte for byte, under its old name (the name a half-deleted folder would still have)
+INPUT_A2 = {**INPUT_A, "HARBOR_INTERNAL_TLS_ENABLED": "true"}
+INPUT_C = {**INPUT_A, "HARBOR_LOG_LEVEL": "debug"}
 
 
 def run(out: str, variables: dict) -> None:
@@ -145,7 +148,7 @@ SCENARIOS = {
     # name: (inputs run before, the input of the killed run, no hard links)
     "first run": ([], INPUT_A, False),
     "changed run": ([INPUT_A], INPUT_B, False),
-    "run whose cleanup removes an old generation": ([INPUT_A, INPUT_B], INPUT_C, False),
+    "run whose cleanup removes an old generation": ([INPUT_A, INPUT_A2], INPUT_C, False),
     "first run without hard links": ([], INPUT_A, True),
 }
 
@@ -218,9 +221,13 @@ def test_a_run_killed_before_any_change_then_rerun_ends_complete(scenario, tmp_p
         run(reference, variables)
         expected[json.dumps(variables, sort_keys=True)] = {
             (f.path, f.mode) for f in generation_files(reference)}
-    base = str(tmp_path / "base")
+    # the runs before are made where the killed run runs (DIR's path is part of the
+    # settings, hence of each generation's name), then kept aside to start each point from
+    out, base = str(tmp_path / "out"), str(tmp_path / "base")
     for variables in before:
-        run(base, variables)
+        run(out, variables)
+    if before:
+        shutil.copytree(out, base, symlinks=True, copy_function=_copy_with_owner)
     secretkey = dbpass = None
     if before:
         store = os.path.join(base, tree.STORE)
@@ -234,14 +241,14 @@ def test_a_run_killed_before_any_change_then_rerun_ends_complete(scenario, tmp_p
             shutil.copytree(base, where, symlinks=True, copy_function=_copy_with_owner)
         return where
 
-    total = crashed_run(fresh(str(tmp_path / "count")), killed, None, no_hard_links)
+    total = crashed_run(fresh(out), killed, None, no_hard_links)
     assert total > 20
-    hot = _hot_points(base, fresh(str(tmp_path / "marks")), killed, total, no_hard_links)
+    hot = _hot_points(base, fresh(out), killed, total, no_hard_links)
     covered = 0
     for point in range(1, total + 1):
         if not _selected(point, total, hot):
             continue
-        out = fresh(str(tmp_path / "out"))
+        fresh(out)
         assert crashed_run(out, killed, point, no_hard_links) == 0, f"point {point} not reached"
         covered += 1
         where = f"{scenario}, killed before change {point} of {total}"
