@@ -199,10 +199,17 @@ def test_temporaries_left_by_killed_runs_are_removed_even_future_dated(out):
     os.utime(future, (time.time() + 365 * 86400,) * 2)
     os.utime(old, (time.time() - 3600,) * 2)
     (out / "current.tmp-abcd1234").symlink_to("nowhere")
+    store_temps = [out / ".store" / "csrf_key.tmp-1-future",
+                   out / ".store" / "token" / "x.tmp-2-old"]
+    for path in store_temps:
+        path.write_bytes(b"left by a killed run")
+    os.utime(store_temps[0], (time.time() + 365 * 86400,) * 2)
+    os.utime(store_temps[1], (time.time() - 3600,) * 2)
     assert generate(out, HARBOR_LOG_LEVEL="debug").returncode == 0
     left = os.listdir(generations)
     assert not [e for e in left if e.startswith(("tmp-", "del-"))], left
     assert not (out / "current.tmp-abcd1234").is_symlink()
+    assert not [p for p in store_temps if p.exists()]
 
 
 def test_an_empty_store_item_is_made_anew(tmp_path):

@@ -68,6 +68,20 @@ class Store:
                 fs.unlink(temp)
         return self.read(name), created
 
+    def clean_temporaries(self, stale_seconds: float) -> None:
+        """Temporary files of killed runs (this far from now either way: never a live one's)."""
+        import time
+
+        now = time.time()
+        for folder, _, names in os.walk(self.root):
+            for entry in names:
+                path = os.path.join(folder, entry)
+                try:
+                    if ".tmp-" in entry and abs(now - os.lstat(path).st_mtime) > stale_seconds:
+                        fs.unlink(path)
+                except FileNotFoundError:
+                    pass
+
     def replace(self, name: str, data: bytes) -> None:
         """For derived items only (a server certificate re-issued for new names)."""
         fs.replace(self._temp(name, data), self.path(name))
