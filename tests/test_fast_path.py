@@ -61,3 +61,25 @@ def test_the_fast_path_hmac_is_rfc_2104():
     for key in (b"", b"k" * 32, b"x" * 64, b"long" * 40):
         for message in (b"", b"harbor", bytes(range(256)) * 9):
             assert hmac_sha256(key, message) == hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def test_the_fast_path_knows_the_certificate_windows_without_importing_cryptography():
+    from wrapper import certificates, generate
+
+    assert generate._DEFAULT_WINDOW_DAYS == certificates.DEFAULT_WINDOW
+    assert generate._USER_WARNING_DAYS == certificates.USER_WARNING_DAYS
+
+
+def test_a_certificate_near_its_end_still_takes_the_full_check(out):
+    import time
+
+    from wrapper.generate import expiry_due
+
+    soon = {"earliest_expiry": int(time.time()) + 10 * 86400}
+    later = {"earliest_expiry": int(time.time()) + 400 * 86400}
+    assert expiry_due(soon, {}) and not expiry_due(later, {})
+    assert expiry_due({"earliest_expiry": int(time.time()) + 6 * 86400},
+                      {"HARBOR_CERT_WARNING_DAYS": "2"})  # brought ones: warned 7 days ahead
+    assert not expiry_due(soon, {"HARBOR_CERT_WARNING_DAYS": "2"})
+    assert expiry_due(later, {"HARBOR_CERT_WARNING_DAYS": "x"})
+    assert expiry_due({}, {})

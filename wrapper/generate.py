@@ -187,7 +187,14 @@ def expiry_due(marker: dict | None, variables) -> bool:
     if not raw.isdigit() or not isinstance(expiry, (int, float)):
         return True
     window = max(int(raw), _USER_WARNING_DAYS)
-    return expiry - window * 86400 <= time.time()
+    return expiry - window * 86400 <= _now()
+
+
+def _now() -> float:
+    """certificates.now() (the clock tests move) once that module is loaded; the same clock
+    read directly before, so that the fast path need not import it."""
+    loaded = sys.modules.get(f"{__package__}.certificates")
+    return loaded.now().timestamp() if loaded is not None else time.time()
 
 
 def earliest_expiry(files) -> int | None:
