@@ -17,7 +17,6 @@ import os
 import re
 
 from . import HARBOR_VERSION
-from .context import HARBOR_UID
 from .store import Store
 
 VARIABLE = "HARBOR_DATA_VOLUME"
@@ -230,6 +229,8 @@ def write_upstream_keys(store: Store, data: str | None, chown: bool) -> list[str
     """Upstream's key files under DATA, where missing, from the store: the folder stays in the
     official layout (and could go back to the official installer). Existing files are never
     touched."""
+    from .context import HARBOR_UID  # not at the top: the guard runs on the fast path
+
     if not data:
         return []
     written = []
