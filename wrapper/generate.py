@@ -174,7 +174,7 @@ def inputs_fingerprint(key: bytes, variables, out: str, link_fixed: bool,
 
 
 # certificates.DEFAULT_WINDOW and USER_WARNING_DAYS (a test keeps them equal): not imported,
-# that module needs cryptography, which the fast path of a rerun does without
+# that module imports the schema, which the fast path of a rerun does without
 _DEFAULT_WINDOW_DAYS, _USER_WARNING_DAYS = 30, 7
 
 
