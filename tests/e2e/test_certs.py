@@ -243,10 +243,12 @@ KEYS = ("secret/keys/secretkey", "secret/core/private_key.pem", "secret/registry
 
 
 def started_at(project: str) -> dict[str, str]:
-    names = sh("docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
-               "--format", "{{.Names}}").stdout.split()
+    """When each running service started (the one-shot setupwrapper and init-data, which
+    compose runs on every `up`, have exited)."""
+    names = sh("docker", "ps", "--filter", f"label=com.docker.compose.project={project}",
+               "--filter", "status=running", "--format", "{{.Names}}").stdout.split()
     return {n: sh("docker", "inspect", "-f", "{{.State.StartedAt}}", n).stdout.strip()
-            for n in names if "setupwrapper" not in n}
+            for n in names}
 
 
 @pytest.fixture
