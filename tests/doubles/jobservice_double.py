@@ -7,6 +7,14 @@ file and environment the real jobservice needs, connects to the worker-pool redi
 and serves GET /api/v1/stats (the image HEALTHCHECK). Exit 2: contract broken;
 exit 3: redis never answered. Every log line starts with "[jobservice-double]".
 
+Jobs: POST /api/v1/jobs (header "Authorization: Harbor-Secret <CORE_SECRET>", as the
+real API checks) launches a job of a known name; the job runs in the background and,
+for each configured job logger, logs as the real one does: the FILE logger opens
+<base_dir>/<job id>.log (O_CREATE|O_WRONLY, mode 0600) when the job starts, and when that
+fails the job context cannot be built and the job ends in status "Error". Like the real
+jobservice, the double does NOT check base_dir when it starts.
+GET /api/v1/jobs/<id> answers the job's stats, GET /api/v1/jobs/<id>/log its FILE log.
+
 Double-only knob: JOBSERVICE_DOUBLE_WAIT_SECONDS (default 60).
 """
 
@@ -14,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hmac
 import json
 import os
 import sys
+import threading
 import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
@@ -97,8 +108,6 @@ def load_config(path: str, env=os.environ) -> dict:
             base = (lg.get("settings") or {}).get("base_dir")
             if not base:
                 p.add(f"{where} (FILE) has no settings.base_dir")
-            elif not os.path.isdir(base) or not os.access(base, os.W_OK | os.X_OK):
-                p.add(f"{where} (FILE) base_dir {base} is not a directory writable by uid {os.getuid()}")
         if "sweeper" in lg:
             sw = lg.get("sweeper") or {}
             positive_int(p, f"{where}.sweeper.duration", sw.get("duration"), allow_zero=True)
@@ -124,8 +133,47 @@ def load_config(path: str, env=os.environ) -> dict:
     lvl = env.get("LOG_LEVEL", "")
     if lvl and lvl.lower() not in ("debug", "info", "warning", "error", "fatal"):
         p.add(f"env LOG_LEVEL={lvl!r} is not a Harbor log level")
+    cfg["job_loggers"] = [lg for lg in job_loggers if isinstance(lg, dict)]
     p.exit_if_any()
     return cfg
+
+
+# job names the real jobservice registers (src/jobservice/job/known_jobs.go, a subset)
+KNOWN_JOBS = {"DEMO", "GARBAGE_COLLECTION", "REPLICATION", "IMAGE_SCAN", "RETENTION",
+              "PURGE_AUDIT_LOG", "SYSTEM_ARTIFACT_CLEANUP", "EXECUTION_SWEEP", "WEBHOOK"}
+JOBS: dict = {}
+JOBS_LOCK = threading.Lock()
+
+
+def run_job(cfg: dict, job_id: str, name: str) -> None:
+    """The job's life as the real runner sees it: build the context (open every job
+    logger), log, finish. A FILE logger that cannot open its file fails the job."""
+    streams = []
+    try:
+        for lg in cfg["job_loggers"]:
+            if lg.get("name") == "FILE":
+                path = os.path.join(lg["settings"]["base_dir"], f"{job_id}.log")
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+                streams.append(os.fdopen(fd, "w"))
+    except OSError as exc:
+        log(TAG, f"job {name} {job_id}: failed to initialize job context: "
+                 f"open job log: {exc.strerror} ({exc.filename})")
+        status = "Error"
+    else:
+        for line in (f"Job {name} ({job_id}) started by the jobservice double",
+                     f"Job {name} ({job_id}) done"):
+            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for out in streams:
+                out.write(f"{stamp} [INFO] {line}\n")
+                out.flush()
+            log(TAG, line)
+        status = "Success"
+    finally:
+        for out in streams:
+            out.close()
+    with JOBS_LOCK:
+        JOBS[job_id]["status"] = status
+        JOBS[job_id]["update_time"] = int(time.time())
 
 
 class JobHandler(QuietHandler):
@@ -135,6 +183,8 @@ class JobHandler(QuietHandler):
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]
+        if path.startswith("/api/v1/jobs/") and len(path.strip("/").split("/")) in (4, 5):
+            return self.job_get(path)
         if path != "/api/v1/stats":
             return self.send_body(404, json.dumps({"code": 404, "message": f"{path} is not implemented by the jobservice double"}),
                                   "application/json")
@@ -160,6 +210,63 @@ class JobHandler(QuietHandler):
             "status": status,
         }]}
         self.send_body(code, json.dumps(body), "application/json")
+
+    def authorized(self) -> bool:
+        header = self.headers.get("Authorization", "").strip()
+        secret = header[len("Harbor-Secret"):].strip() if header.startswith("Harbor-Secret") else ""
+        expected = os.environ.get("CORE_SECRET", "")
+        if not secret or not hmac.compare_digest(secret.encode(), expected.encode()):
+            self.send_body(401, json.dumps({"code": 401, "message": "unauthorized"}),
+                           "application/json")
+            return False
+        return True
+
+    def do_POST(self):
+        path = self.path.split("?", 1)[0]
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        if path != "/api/v1/jobs":
+            return self.send_body(404, json.dumps({"code": 404, "message": f"{path} not found"}),
+                                  "application/json")
+        if not self.authorized():
+            return None
+        try:
+            req = json.loads(raw or b"{}")["job"]
+            name = req["name"]
+        except (ValueError, KeyError, TypeError):
+            return self.send_body(400, json.dumps({"code": 400, "message": "bad job request"}),
+                                  "application/json")
+        if name not in KNOWN_JOBS:
+            return self.send_body(400, json.dumps(
+                {"code": 400, "message": f"job with name '{name}' is unknown"}), "application/json")
+        job_id = uuid.uuid4().hex[:24]
+        stats = {"id": job_id, "name": name, "kind": "Generic", "status": "Running",
+                 "enqueue_time": int(time.time()), "update_time": int(time.time())}
+        with JOBS_LOCK:
+            JOBS[job_id] = stats
+        threading.Thread(target=run_job, args=(self.cfg, job_id, name), daemon=True).start()
+        self.send_body(202, json.dumps({"job": stats}), "application/json")
+
+    def job_get(self, path: str):
+        if not self.authorized():
+            return None
+        parts = path.strip("/").split("/")  # api v1 jobs <id> [log]
+        with JOBS_LOCK:
+            stats = dict(JOBS.get(parts[3], {}))
+        if not stats:
+            return self.send_body(404, json.dumps({"code": 404, "message": "job not found"}),
+                                  "application/json")
+        if len(parts) == 4:
+            return self.send_body(200, json.dumps({"job": stats}), "application/json")
+        for lg in self.cfg["job_loggers"]:
+            if lg.get("name") == "FILE":
+                try:
+                    with open(os.path.join(lg["settings"]["base_dir"], f"{parts[3]}.log"),
+                              encoding="utf-8") as fh:
+                        return self.send_body(200, fh.read())
+                except OSError as exc:
+                    return self.send_body(404, f"no log: {exc.strerror}")
+        return self.send_body(404, "no FILE job logger")
 
     do_HEAD = do_GET
 

@@ -41,6 +41,8 @@ STANDINS = (
     "harbor-jobservice",
     "harbor-portal",
     "nginx-photon",
+    "trivy-adapter-photon",
+    "harbor-exporter",
 )
 
 
