@@ -397,6 +397,67 @@ def test_jobservice_and_registryctl_doubles_refuse_missing_config(images):
         assert "/config.yml is not readable" in proc.stdout
 
 
+def test_trivy_adapter_double_reads_its_env_as_the_adapter(images, tmp_path):
+    image = images["trivy-adapter-photon"]
+    # a value caarlos0/env cannot parse stops the adapter (exit 1), naming the variable
+    proc = docker("run", "--rm", "-e", "SCANNER_TRIVY_SKIP_UPDATE=yes", "-e",
+                  "SCANNER_TRIVY_TIMEOUT=5 minutes", image, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "SCANNER_TRIVY_SKIP_UPDATE='yes' is not a Go boolean" in proc.stdout
+    assert "SCANNER_TRIVY_TIMEOUT" in proc.stdout
+    # a TLS certificate that does not exist: checking config fails
+    proc = docker("run", "--rm", "-e", "SCANNER_API_SERVER_TLS_CERTIFICATE=/nope.crt",
+                  "-e", "SCANNER_API_SERVER_TLS_KEY=/nope.key", image, check=False)
+    assert proc.returncode == 1 and "/nope.crt does not exist" in proc.stdout
+    volume = f"standin-trivy-{uuid.uuid4().hex[:8]}"
+    net = f"{volume}-net"
+    # a volume at .cache/trivy alone: Docker makes .cache root's, the reports folder cannot
+    # be created, the adapter stops at its config check
+    proc = docker("run", "--rm", "-v", f"{volume}:/home/scanner/.cache/trivy", image, check=False)
+    docker("volume", "rm", volume, check=False)
+    assert proc.returncode == 1 and "creating reports dir" in proc.stdout, proc.stdout
+    # fresh volumes at both (root-owned, as the table says): the adapter STARTS, as the real
+    # one (MkdirAll of an existing folder succeeds), and only a scan fails
+    docker("network", "create", net)
+    try:
+        docker("run", "-d", "--name", f"{volume}-redis", "--network", net,
+               "--network-alias", "redis", images["valkey-photon"])
+        docker("run", "-d", "--name", volume, "--network", net,
+               "-v", f"{volume}:/home/scanner/.cache/trivy",
+               "-v", f"{volume}-reports:/home/scanner/.cache/reports",
+               "-e", "SCANNER_REDIS_URL=redis://redis:6379/5", image)
+        wait_until(lambda: _exec(volume, "curl", "-fs", "http://localhost:8080/probe/healthy")
+                   .returncode == 0, 60, "trivy-adapter double /probe/healthy")
+        scan = json.dumps({"registry": {"url": "http://core:8080"},
+                           "artifact": {"repository": "library/x", "digest": "sha256:" + "1" * 64}})
+        out = _exec(volume, "curl", "-s", "-o/dev/null", "-w%{http_code}", "-X", "POST", "-d",
+                    scan, "http://localhost:8080/api/v1/scan").stdout
+        assert out == "500"
+        assert "Permission denied" in docker("logs", volume).stdout
+    finally:
+        docker("rm", "-f", "-v", volume, f"{volume}-redis", check=False)
+        docker("volume", "rm", volume, f"{volume}-reports", check=False)
+        docker("network", "rm", net, check=False)
+
+
+def test_exporter_double_reads_its_env_as_the_exporter(images):
+    proc = docker("run", "--rm", "-e", "HARBOR_EXPORTER_PORT=eighty", "-e",
+                  "HARBOR_SERVICE_SCHEME=ftp", images["harbor-exporter"], check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    for expected in ("HARBOR_DATABASE_HOST is not set", "HARBOR_EXPORTER_PORT='eighty'",
+                     "HARBOR_SERVICE_SCHEME='ftp'", "HARBOR_REDIS_URL is not set"):
+        assert expected in proc.stdout
+    env = ["-e", "HARBOR_DATABASE_HOST=127.0.0.1", "-e", "HARBOR_DATABASE_PORT=5432",
+           "-e", "HARBOR_DATABASE_USERNAME=postgres", "-e", "HARBOR_DATABASE_DBNAME=registry",
+           "-e", "HARBOR_SERVICE_SCHEME=http", "-e", "HARBOR_SERVICE_HOST=core",
+           "-e", "HARBOR_SERVICE_PORT=8080", "-e", "HARBOR_EXPORTER_PORT=8080",
+           "-e", "HARBOR_EXPORTER_METRICS_PATH=/metrics", "-e", "HARBOR_REDIS_URL=redis://redis:6379/2",
+           "-e", "HARBOR_REDIS_NAMESPACE=harbor_job_service_namespace",
+           "-e", "EXPORTER_DOUBLE_WAIT_SECONDS=2"]
+    proc = docker("run", "--rm", *env, images["harbor-exporter"], check=False, timeout=60)
+    assert proc.returncode == 1 and "failed to initialize database" in proc.stdout
+
+
 # ------------------------------------------------------- running together
 
 
