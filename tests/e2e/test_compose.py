@@ -212,7 +212,7 @@ def test_internal_tls_trivy_metrics_and_syslog(harbor):
     files = exec_in(h, "trivy-adapter", "stat -c '%u %n' /home/scanner/.cache/trivy/db/metadata.json "
                                     "/home/scanner/.cache/reports/scan_report_*").stdout.split("\n")
     assert files[0].startswith("10000 ") and files[1].startswith("10000 "), files
-    for volume, uid in PROFILE_VOLUMES.items():
+    for volume, uid in PROFILE_WRITERS.items():
         assert_writable_only_by(h, volume, uid)
 
     # exporter double: it read its env, reached the database, redis and core (TLS)
