@@ -21,6 +21,21 @@ DEPLOYMENTS = sorted((REPO / "compose").glob("docker-compose*.yml")) + [
 IMAGE = re.compile(r"/(?P<name>[a-z0-9-]+):")
 
 
+class ComposeLoader(yaml.SafeLoader):
+    """YAML with compose's merge tags (!override, !reset) read as plain values."""
+
+
+for _tag in ("!override", "!reset"):
+    ComposeLoader.add_constructor(
+        _tag, lambda loader, node: (loader.construct_mapping(node) if isinstance(
+            node, yaml.MappingNode) else loader.construct_sequence(node) if isinstance(
+            node, yaml.SequenceNode) else loader.construct_scalar(node)))
+
+
+def load(path: Path) -> dict:
+    return yaml.load(path.read_text(), Loader=ComposeLoader) or {}
+
+
 def known_paths(image: str) -> set[str]:
     entry = TABLE["images"][image]
     return ({p.rstrip("/") for p in entry["paths"]} | set(TABLE["shared_paths"])
@@ -41,11 +56,9 @@ def targets(service: dict) -> set[str]:
 
 def mounts(path: Path) -> dict[str, tuple[str, set[str]]]:
     """service -> (image name, every target mounted into it, volumes_from resolved)."""
-    doc = yaml.safe_load(path.read_text())
-    services = doc.get("services") or {}
-    base = {}
-    for file in DEPLOYMENTS[:1]:  # overrides take their images from the main compose file
-        base = (yaml.safe_load(file.read_text()) or {}).get("services") or {}
+    services = load(path).get("services") or {}
+    # overrides take their images from the main compose file
+    base = load(REPO / "compose/docker-compose.yml").get("services") or {}
     out = {}
     for name, service in services.items():
         image = service.get("image") or (base.get(name) or {}).get("image") or ""
@@ -60,14 +73,14 @@ def mounts(path: Path) -> dict[str, tuple[str, set[str]]]:
 
 
 def test_every_image_of_the_compose_file_is_in_the_table():
-    doc = yaml.safe_load((REPO / "compose/docker-compose.yml").read_text())
-    images = {IMAGE.search(s["image"].replace("}", ""))["name"]
-              for name, s in doc["services"].items() if name != "setupwrapper"}
+    doc = load(REPO / "compose/docker-compose.yml")
+    images = {m["name"] for s in doc["services"].values()
+              if (m := IMAGE.search(s["image"].replace("}", "")))}
     assert images == set(TABLE["images"])
 
 
 def test_table_names_each_image_s_compose_service():
-    doc = yaml.safe_load((REPO / "compose/docker-compose.yml").read_text())
+    doc = load(REPO / "compose/docker-compose.yml")
     for image, entry in TABLE["images"].items():
         service = doc["services"][entry["compose_service"]]
         assert f"/{image}:" in service["image"]
