@@ -49,7 +49,8 @@ def targets(service: dict) -> set[str]:
             if volume.get("type") != "tmpfs":  # memory, owned by the container's runtime
                 out.add(volume["target"])
         else:
-            parts = volume.split(":")
+            # source:target[:mode], where the source may hold ${VAR:-default} expressions
+            parts = re.sub(r"\$\{[^{}]*(\{[^{}]*\}[^{}]*)*\}", "VAR", volume).split(":")
             out.add(parts[1] if len(parts) > 1 else parts[0])
     return {t.rstrip("/") or "/" for t in out}
 
