@@ -38,3 +38,13 @@ def wrapper_image(standins) -> str:
     print(f"\n[e2e] wrapper image built in {time.monotonic() - started:.0f}s; "
           f"it adds {added:.1f} MB to its base {base}")
     return WRAPPER_IMAGE
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/e2e carries the `e2e` marker, so that the default run (pyproject's
+    addopts: not e2e) leaves them out and a new end-to-end file needs only its own marker."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
