@@ -176,11 +176,23 @@ def _leaf(store: Store, keys: Keys, item, ca: tuple[bytes, bytes], stem: str,
     cert = item(f"{stem}.crt", lambda: pki.issue(*ca, key, names[0], names, days))
     wanted = {str(ipaddress.ip_address(n)) if _is_ip(n) else n for n in names}
     if pki.sans_of(pki.load_certs(cert)[0]) != wanted or not pki.key_matches(cert, key, True) \
-            or certificates.renewal_due(cert, ca[1], window):
+            or certificates.renewal_due(cert, ca[1], window) or _outlives(cert, days):
         cert = pki.issue(*ca, key, names[0], names, days)
         store.replace(f"{stem}.crt", cert)
         keys.created.append(f"{stem}.crt")
     return cert, key
+
+
+def _outlives(cert_pem: bytes, days: int) -> bool:
+    """Issued for longer than the validity asked for now (e.g. 3650 days by an older
+    version): clients such as Apple's refuse it, so it is re-issued."""
+    import datetime
+
+    from . import pki
+
+    cert = pki.load_certs(cert_pem)[0]
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    return lifetime > datetime.timedelta(days=days, minutes=10)
 
 
 def _own_server_certificate(store: Store, keys: Keys, names: list[str], days: int, item,

@@ -133,10 +133,14 @@ SETTINGS: tuple[Setting, ...] = (
       "PEM server certificate (chain) file. Unset: the wrapper makes its own CA and certificate."),
     S("https.private_key", PATH, None, "PEM private key file of that certificate."),
     S("https.strong_ssl_ciphers", BOOL, False, "Use the strong TLS cipher list in nginx."),
-    S("https.cert_validity_days", INT, 3650,
-      "Validity of the certificates the wrapper makes itself (days); its CAs get at least "
-      "3650. They are re-issued under the same CA when they expire within "
-      "HARBOR_CERT_WARNING_DAYS.", addition=True,
+    S("https.cert_validity_days", INT, 397,
+      "Validity of the server and internal TLS certificates the wrapper makes itself (days); "
+      "its CAs keep at least 3650. They are re-issued under the same CA when they expire "
+      "within HARBOR_CERT_WARNING_DAYS (by `generate`, and by the `renew` service without a "
+      "restart). The default 397 is what clients accept: Apple platforms refuse any TLS "
+      "server certificate valid for more than 825 days, even from a CA trusted by hand, and "
+      "publicly trusted ones beyond 398 days, as do Chrome, Safari and Firefox. Ask for "
+      "more only for clients without such limits.", addition=True,
       minimum=1, maximum=36500),
     S("cert_warning_days", INT, 30,
       "Days before a certificate expires from which `generate` warns and re-issues its own "
