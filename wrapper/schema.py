@@ -48,6 +48,8 @@ class Setting:
     no_effect: bool = False       # accepted for compatibility, changes nothing here
     minimum: float | None = None  # for INT and FLOAT (INT: INT_RANGE when unset)
     maximum: float | None = None
+    core: bool = False            # a user setting of core: written into CONFIG_OVERWRITE_JSON
+    nonempty: bool = False        # an empty value is refused (core's NonEmptyStringType)
     env_name: str = field(init=False, default="")
 
     def __post_init__(self):
@@ -355,6 +357,101 @@ SETTINGS: tuple[Setting, ...] = (
       "Folder with certificates made by `prepare gencert`. Unset: the wrapper makes them."),
     S("internal_tls.strong_ssl_ciphers", BOOL, False, "Strong cipher list (internal listeners)."),
 )
+
+# Harbor's user settings (core keeps them in its database; the portal and the API change them).
+# The key is core's own name, so that HARBOR_<KEY> is the variable and <key> the JSON key.
+# Facts (names, types, accepted values): tests/core-config-metadata.yml.
+_AUTH_MODES = ("db_auth", "ldap_auth", "uaa_auth", "http_auth", "oidc_auth")
+_SCOPE = "0 (base), 1 (one level) or 2 (subtree)"
+_LIMIT = 9_999_999_999  # the API refuses numbers of more than 10 digits
+
+
+def _core(key, kind, doc, **kw):
+    return Setting(key, kind, None, doc + " Unset: left as it is in Harbor's database.",
+                   addition=True, core=True, **kw)
+
+
+C = _core
+USER_SETTINGS: tuple[Setting, ...] = (
+    C("auth_mode", ENUM, "How users authenticate. Harbor accepts a change only while no user "
+      "but admin exists; afterwards core refuses to start with a different one.",
+      choices=_AUTH_MODES),
+    C("primary_auth_mode", BOOL, "Show the OIDC/LDAP login as the portal's primary one."),
+    C("self_registration", BOOL, "Users may sign themselves up (db_auth)."),
+    C("project_creation_restriction", ENUM, "Who may create projects.",
+      choices=("everyone", "adminonly")),
+    C("token_expiration", INT, "Lifetime of registry tokens (minutes).", minimum=1),
+    C("robot_token_duration", INT, "Default lifetime of robot account secrets (days).",
+      minimum=1),
+    C("robot_name_prefix", STR, "Prefix of robot account names (Harbor's default: robot$)."),
+    C("session_timeout", INT, "Portal session timeout (minutes).", minimum=1, maximum=_LIMIT),
+    C("read_only", BOOL, "Read-only mode: pushes and deletions are refused."),
+    C("notification_enable", BOOL, "Send webhook notifications."),
+    C("banner_message", STR, "Banner shown in the portal (Harbor's JSON banner text)."),
+    C("audit_log_forward_endpoint", STR, "Syslog endpoint host:port audit logs are forwarded "
+      "to."),
+    C("skip_audit_log_database", BOOL, "Do not keep audit logs in the database (needs "
+      "HARBOR_AUDIT_LOG_FORWARD_ENDPOINT)."),
+    C("disabled_audit_log_event_types", STR, "Comma-separated audit log event types not "
+      "logged, e.g. create_artifact,delete_artifact."),
+    C("pull_audit_log_disable", BOOL, "Do not write an audit log entry per pull."),
+    C("pull_time_update_disable", BOOL, "Do not record the last pull time of artifacts."),
+    C("pull_count_update_disable", BOOL, "Do not count pulls."),
+    C("scanner_skip_update_pulltime", BOOL, "Pulls by the scanner leave the pull time alone."),
+    C("quota_per_project_enable", BOOL, "Enforce per-project storage quotas."),
+    # OIDC
+    C("oidc_name", STR, "OIDC provider name shown on the login page."),
+    C("oidc_endpoint", URL, "OIDC provider (issuer) URL."),
+    C("oidc_client_id", STR, "OIDC client id."),
+    C("oidc_client_secret", STR, "OIDC client secret.", secret=True),
+    C("oidc_scope", STR, "OIDC scopes, comma-separated, e.g. openid,profile,email,"
+      "offline_access."),
+    C("oidc_groups_claim", STR, "ID token claim holding the user's groups."),
+    C("oidc_admin_group", STR, "OIDC group whose members are Harbor administrators."),
+    C("oidc_group_filter", STR, "Regular expression selecting the OIDC groups Harbor keeps."),
+    C("oidc_user_claim", STR, "ID token claim used as the user name."),
+    C("oidc_verify_cert", BOOL, "Verify the OIDC provider's certificate (Harbor: true)."),
+    C("oidc_auto_onboard", BOOL, "Create OIDC users at their first login without asking."),
+    C("oidc_extra_redirect_parms", JSON, "Extra query parameters of the OIDC redirect, a JSON "
+      "object of strings."),
+    C("oidc_logout", BOOL, "Log out of the OIDC provider when leaving Harbor."),
+    # LDAP
+    C("ldap_url", STR, "LDAP server URL, e.g. ldaps://ldap.example.com.", nonempty=True),
+    C("ldap_search_dn", STR, "DN that searches the directory."),
+    C("ldap_search_password", STR, "Password of HARBOR_LDAP_SEARCH_DN.", secret=True),
+    C("ldap_base_dn", STR, "Base DN of the user search.", nonempty=True),
+    C("ldap_filter", STR, "Extra filter of the user search, e.g. (objectClass=person)."),
+    C("ldap_uid", STR, "Attribute matched against the login name (Harbor: cn).",
+      nonempty=True),
+    C("ldap_scope", INT, f"Scope of the user search: {_SCOPE}.", minimum=0, maximum=2),
+    C("ldap_timeout", INT, "Timeout of LDAP operations (seconds).", minimum=1),
+    C("ldap_verify_cert", BOOL, "Verify the LDAPS server's certificate (Harbor: true); trust "
+      "its CA with HARBOR_TRUSTED_CA_FILES."),
+    C("ldap_group_base_dn", STR, "Base DN of the group search."),
+    C("ldap_group_search_filter", STR, "Filter of the group search, e.g. "
+      "(objectClass=groupOfNames)."),
+    C("ldap_group_attribute_name", STR, "Attribute naming a group, e.g. cn."),
+    C("ldap_group_search_scope", INT, f"Scope of the group search: {_SCOPE}.", minimum=0,
+      maximum=2),
+    C("ldap_group_admin_dn", STR, "DN of the LDAP group whose members are Harbor "
+      "administrators."),
+    C("ldap_group_membership_attribute", STR, "User attribute listing the user's groups "
+      "(Harbor: memberof)."),
+    C("ldap_group_attach_parallel", BOOL, "Attach LDAP groups to a user in parallel at login."),
+    # UAA
+    C("uaa_endpoint", STR, "UAA server, host[:port] or URL."),
+    C("uaa_client_id", STR, "UAA client id."),
+    C("uaa_client_secret", STR, "UAA client secret.", secret=True),
+    C("uaa_verify_cert", BOOL, "Verify the UAA server's certificate."),
+    # HTTP auth proxy
+    C("http_authproxy_endpoint", URL, "Authentication proxy endpoint."),
+    C("http_authproxy_tokenreview_endpoint", URL, "Token review endpoint."),
+    C("http_authproxy_admin_groups", STR, "Comma-separated groups with admin rights."),
+    C("http_authproxy_admin_usernames", STR, "Comma-separated user names with admin rights."),
+    C("http_authproxy_verify_cert", BOOL, "Verify the proxy's certificate."),
+    C("http_authproxy_skip_search", BOOL, "Onboard users without searching them first."),
+)
+SETTINGS = SETTINGS + USER_SETTINGS
 
 BY_KEY = {s.key: s for s in SETTINGS}
 BY_ENV = {s.env_name: s for s in SETTINGS}

@@ -232,6 +232,32 @@ def _check_rules(s, err) -> None:
     _check_https(s, err)
     certificates.check_window(s, err)
     _check_blocks(s, err)
+    _check_user_settings(s, err)
+
+
+def _check_user_settings(s, err):
+    """What core's config API would refuse in CONFIG_OVERWRITE_JSON (core then does not start)."""
+    v = s.values
+    for setting in schema.USER_SETTINGS:
+        if setting.nonempty and v[setting.key] is not None and not v[setting.key].strip():
+            err(f"{setting.env_name}: is empty; accepted: {setting.doc.split(', e.g.')[0]} "
+                "(core refuses an empty one), or unset")
+    parms = v["oidc_extra_redirect_parms"]
+    if parms is not None and (not isinstance(parms, dict) or not all(
+            isinstance(x, str) for x in parms.values())):
+        err(f"{env('oidc_extra_redirect_parms')}: accepted: a JSON object of strings, e.g. "
+            '{"prompt": "login"}')
+    if v["ldap_group_search_filter"] and not v["ldap_group_attribute_name"]:
+        err(f"{env('ldap_group_attribute_name')}: not set while HARBOR_LDAP_GROUP_SEARCH_FILTER "
+            "is; accepted: the attribute naming a group, e.g. cn (core refuses a group filter "
+            "without it)")
+    if v["ldap_group_membership_attribute"] == "" and v["ldap_group_search_filter"]:
+        err(f"{env('ldap_group_membership_attribute')}: is empty while "
+            "HARBOR_LDAP_GROUP_SEARCH_FILTER is set; accepted: e.g. memberof, or unset")
+    if v["skip_audit_log_database"] and not v["audit_log_forward_endpoint"]:
+        err(f"{env('skip_audit_log_database')}: true without HARBOR_AUDIT_LOG_FORWARD_ENDPOINT; "
+            "accepted: false, or an endpoint set too (core refuses to drop audit logs "
+            "without forwarding them)")
 
 
 def _redis_host(item: str) -> bool:

@@ -1,7 +1,19 @@
 """harbor-core: core/env, core/app.conf, the secretkey and the token signing key."""
 
+import json
+
 from .. import context as ctx
+from .. import schema
 from ..files import File, env_file, template_file
+
+
+def config_overwrite(s) -> dict | None:
+    """Core's CONFIG_OVERWRITE_JSON: the user settings given as variables, in the JSON types
+    core's config API takes (booleans, numbers, strings, objects). None when none is given:
+    core then leaves every setting to the portal and the API (with the variable present,
+    even as {}, core makes all settings read-only)."""
+    given = {st.key: s[st.key] for st in schema.USER_SETTINGS if s[st.key] is not None}
+    return given or None
 
 
 def files(s, keys, paths):
@@ -63,6 +75,10 @@ def files(s, keys, paths):
     env.update(ctx.trace_env(s, "harbor-core"))
     env.update(ctx.cache_env(s, r, with_core_url=False))
     env["QUOTA_UPDATE_PROVIDER"] = s["core.quota_update_provider"]
+    overwrite = config_overwrite(s)
+    if overwrite is not None:
+        env["CONFIG_OVERWRITE_JSON"] = json.dumps(overwrite, sort_keys=True,
+                                                  separators=(",", ":"))
 
     out = [
         env_file("config/core/env", env),
