@@ -33,7 +33,8 @@ INTERNAL_DIR = "secret/tls"
 TRUST_DIR = "config/shared/trust-certificates"
 # trusted CA files the user brings (components/shared.py) -> their variable
 _TRUSTED = {"storage_ca_bundle.crt": "storage_service.ca_bundle",
-            "redis_tls_ca.crt": "external_redis.tlsOptions.rootCA"}
+            "redis_tls_ca.crt": "external_redis.tlsOptions.rootCA",
+            "trusted_ca_files.crt": "trusted_ca_files"}
 
 README_SECTION = "README, section Certificates"
 

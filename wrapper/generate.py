@@ -133,6 +133,8 @@ def input_paths(variables) -> list[str] | None:
     paths = [v for k, v in names.items() if k.endswith("_FILE") and k not in schema.BY_ENV]
     paths += [names[s.env_name] for s in schema.SETTINGS
               if s.kind in (schema.PATH, schema.DIR) and names.get(s.env_name)]
+    trusted = schema.BY_KEY["trusted_ca_files"].env_name
+    paths += [p.strip() for p in names.get(trusted, "").split(",") if p.strip()]
     if names.get("HARBOR_CONFIG_FILE"):
         import yaml
 

@@ -333,6 +333,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("core.quota_update_provider", ENUM, "db", "Where quota updates are made.",
       choices=("db", "redis")),
     S("uaa.ca_file", PATH, None, "CA of a UAA server core must trust."),
+    S("trusted_ca_files", LIST, [],
+      "PEM files of CA certificates that core, jobservice, registry and the trivy adapter "
+      "trust (OIDC provider, LDAPS server, object storage, replication targets), "
+      "comma-separated paths inside the wrapper container; installed through the images' "
+      "/harbor_cust_cert and shown by `status`.", addition=True),
     # --- metric, trace, internal TLS (blocks with an `enabled` switch) ------------------
     S("metric.enabled", BOOL, True, "Expose Prometheus metrics (on when any HARBOR_METRIC_* is set)."),
     S("metric.port", PORT, 9090, "Metrics port."),

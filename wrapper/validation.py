@@ -311,6 +311,7 @@ def _check_certificates(err, key, data: bytes | None):
 def _check_files(s, err):
     for key in ("storage_service.ca_bundle", "external_redis.tlsOptions.rootCA", "uaa.ca_file"):
         _check_certificates(err, key, _read(s, err, key))
+    _check_trusted_cas(s, err)
     if s.storage_provider == "gcs":
         data = _read(s, err, "storage_service.gcs.keyfile")
         if data is not None:
@@ -321,6 +322,44 @@ def _check_files(s, err):
                     "service account key file")
     if s.on("internal_tls") and s.values["internal_tls.dir"]:
         _check_internal_tls_dir(s, err)
+
+
+def _check_trusted_cas(s, err):
+    """Each file of the trust bundle: readable, PEM, and every certificate in it a CA."""
+    from cryptography import x509
+
+    from .components.shared import trusted_ca_key
+    from .input_files import UnreadableFile, read_regular_file
+
+    from .settings import shown_value
+
+    name = env("trusted_ca_files")
+    accepted = ("accepted: PEM files of CA certificates (basic constraints CA:TRUE), "
+                "comma-separated")
+    for index, path in enumerate(s.values["trusted_ca_files"] or []):
+        try:
+            data = read_regular_file(path)
+        except UnreadableFile as exc:
+            err(f"{name}: cannot read {shown_value(path, 240)} ({exc}); {accepted}")
+            continue
+        try:
+            certs = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            certs = []
+        if not certs:
+            err(f"{name}: {shown_value(path, 240)} holds no PEM certificate; {accepted}")
+            continue
+        for cert in certs:
+            try:
+                is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+            except x509.ExtensionNotFound:
+                is_ca = False
+            if not is_ca:
+                err(f"{name}: {shown_value(path, 240)} holds a certificate that is not a CA "
+                    f"({cert.subject.rfc4514_string()}); {accepted}")
+                break
+        else:
+            s.input_files[trusted_ca_key(index)] = data
 
 
 def _check_https(s, err):

@@ -9,6 +9,11 @@ TRUST = "config/shared/trust-certificates/"
 TRUST_BUNDLE = "config/shared/trust-bundle.crt"
 
 
+def trusted_ca_key(index: int) -> str:
+    """Where validation keeps the content of the index-th HARBOR_TRUSTED_CA_FILES file."""
+    return f"trusted_ca_files[{index}]"
+
+
 def files(s, keys, paths):
     trusted = {}
     if s.on("internal_tls"):
@@ -18,6 +23,10 @@ def files(s, keys, paths):
     if s.on("external_redis") and s["external_redis.tlsOptions.enable"] and s[
             "external_redis.tlsOptions.rootCA"]:
         trusted["redis_tls_ca.crt"] = s.input_files["external_redis.tlsOptions.rootCA"]
+    brought = [s.input_files[trusted_ca_key(i)] for i in range(len(s["trusted_ca_files"]))]
+    if brought:
+        trusted["trusted_ca_files.crt"] = b"".join(
+            data if data.endswith(b"\n") else data + b"\n" for data in brought)
     out = [File(TRUST + name, data, 0o644) for name, data in trusted.items()]
     bundle = b"".join(data if data.endswith(b"\n") else data + b"\n" for data in trusted.values())
     out.append(File(TRUST_BUNDLE, bundle, 0o644))
