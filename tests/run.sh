@@ -30,6 +30,16 @@ if ! command -v faketime >/dev/null 2>&1; then
     echo "[tests] installed faketime"
 fi
 
+if ! command -v pebble >/dev/null 2>&1; then
+    # the ACME tests run pebble, the ACME test server of the Let's Encrypt project
+    install_pebble() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            pebble >/dev/null
+    }
+    install_pebble || { apt-get update -qq >/dev/null && install_pebble; }
+    echo "[tests] installed pebble"
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
