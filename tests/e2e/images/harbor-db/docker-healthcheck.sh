@@ -1,12 +1,11 @@
 #!/bin/bash
-# TEST STAND-IN health check of goharbor/harbor-db: SELECT 1 over TCP on localhost.
+# TEST STAND-IN health check of goharbor/harbor-db (ours, from reading upstream's
+# docker-healthcheck.sh): SELECT 1 over TCP to localhost as POSTGRES_USER (default postgres)
+# into POSTGRES_DB (default POSTGRES_USER's name), with PGPASSWORD=POSTGRES_PASSWORD. Like
+# upstream it reads no *_FILE variable: initdb's default pg_hba.conf trusts localhost.
 set -eo pipefail
 user=${POSTGRES_USER:-postgres}
-db=${POSTGRES_DB:-$user}
-if [ -z "${POSTGRES_PASSWORD:-}" ] && [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
-    POSTGRES_PASSWORD=$(< "$POSTGRES_PASSWORD_FILE")
-fi
 export PGPASSWORD="${POSTGRES_PASSWORD:-}"
-out=$(echo 'SELECT 1' | psql --no-psqlrc --host localhost --username "$user" --dbname "$db" \
+out=$(echo 'SELECT 1' | psql --host localhost --username "$user" --dbname "${POSTGRES_DB:-$POSTGRES_USER}" \
       --quiet --no-align --tuples-only)
 [ "$out" = 1 ]
