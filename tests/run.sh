@@ -40,6 +40,22 @@ if ! command -v pebble >/dev/null 2>&1; then
     echo "[tests] installed pebble"
 fi
 
+if [ ! -x /usr/sbin/slapd ] || ! command -v ldapwhoami >/dev/null 2>&1; then
+    # the settings end-to-end test runs Debian's slapd itself; keep Debian from starting it
+    made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    install_slapd() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            slapd ldap-utils >/dev/null
+    }
+    install_slapd || { apt-get update -qq >/dev/null && install_slapd; }
+    if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+    echo "[tests] installed slapd and ldap-utils (the LDAP server of the settings tests)"
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv

@@ -11,11 +11,20 @@ login / push / pull through the proxy:
   GET  /api/v2.0/health               -> live checks of database, redis, registry
   GET  /api/v2.0/systeminfo           -> a few non-secret facts
   GET  /api/v2.0/systeminfo/getcert   -> /etc/core/ca/ca.crt, or 404
-  GET  /service/token                 -> RS256 registry token (admin basic auth)
+  GET  /service/token                 -> RS256 registry token (basic auth: admin from the
+                                         database, other users by LDAP in ldap_auth mode)
+  GET/PUT /api/v2.0/configurations    -> user settings (admin; PUT refused while
+                                         CONFIG_OVERWRITE_JSON is set, as core does)
+  POST /api/v2.0/projects             -> a project owned by the caller
+  GET  /api/v2.0/users/current        -> the caller
   *    /v2/...                        -> Bearer check, then forwarded to REGISTRY_URL
                                          with the registry basic-auth credential
 
 Every log line starts with "[core-double]". Secrets are never printed.
+
+What core keeps in its database (settings, users, projects) is kept in the real PostgreSQL:
+see core_settings.py. CONFIG_OVERWRITE_JSON is applied at every start, HARBOR_ADMIN_PASSWORD
+only at the first.
 
 Environment (as Harbor core): CONFIG_PATH, KEY_PATH, TOKEN_PRIVATE_KEY_PATH, CSRF_KEY,
 CORE_SECRET, JOBSERVICE_SECRET, EXT_ENDPOINT, HARBOR_ADMIN_PASSWORD, POSTGRESQL_*,
@@ -44,6 +53,9 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.realpath(__file__)), "vendor"))
+
+import core_settings  # noqa: E402
 from double_common import (  # noqa: E402
     EXIT_CONTRACT,
     Problems,
@@ -435,6 +447,12 @@ class CoreHandler(QuietHandler):
         try:
             if path.startswith("/v2/") or path == "/v2":
                 return self.registry_api(path)
+            if path == "/api/v2.0/configurations" and self.command in ("GET", "PUT"):
+                return self.configurations()
+            if path == "/api/v2.0/projects" and self.command == "POST":
+                return self.create_project()
+            if path == "/api/v2.0/users/current" and self.command == "GET":
+                return self.current_user()
             if self.command not in ("GET", "HEAD"):
                 self.discard_body()
                 return self.error_json(405, "METHOD_NOT_ALLOWED", f"{self.command} is not served by the core double")
@@ -489,7 +507,8 @@ class CoreHandler(QuietHandler):
             "harbor_version": "v2.15.2-core-double",
             "external_url": f"{ext.scheme}://{ext.netloc}",
             "registry_url": ext.netloc,
-            "auth_mode": "db_auth",
+            "auth_mode": self.store.config()["auth_mode"],
+            "self_registration": self.store.value("self_registration"),
             "with_trivy": go_parse_bool(os.environ.get("WITH_TRIVY", "") or "false") or False,
             "has_ca_root": os.path.isfile("/etc/core/ca/ca.crt"),
             "contract_double": True,
@@ -517,28 +536,141 @@ class CoreHandler(QuietHandler):
             scopes = parse_scopes(q.get("scope", []))
         except ValueError as exc:
             return self.error_json(400, "BAD_REQUEST", str(exc))
-        auth = self.headers.get("Authorization", "")
-        subject = ""
-        if auth:
-            user = password = None
-            if auth.startswith("Basic "):
-                try:
-                    user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
-                except ValueError:
-                    pass
-            if user != ADMIN or not secrets.compare_digest(
-                    (password or "").encode(), self.cfg["admin_password"].encode()):
-                log(TAG, f"token: REJECTED credentials for user {user!r}")
+        subject, user_id = "", None
+        if self.headers.get("Authorization", ""):
+            who = self.authenticated()
+            if who is None:
                 return self.error_json(401, "UNAUTHORIZED", "invalid credentials",
                                        {"WWW-Authenticate": 'Basic realm="harbor"'})
-            subject = ADMIN
-        access = []
-        if subject == ADMIN:  # the admin may do everything it asks for
-            access = [s for s in scopes if s["actions"]]
+            user_id, subject, _ = who
+        access = self.grant(user_id, scopes)
         tok = issue_token(self.cfg, subject, access)
         granted = " ".join(f"{s['type']}:{s['name']}:{','.join(s['actions'])}" for s in access)
         log(TAG, f"token: issued for {subject or 'anonymous'}: [{granted}]")
         self.send_body(200, json.dumps(tok), "application/json; charset=utf-8")
+
+    # --- users, settings, projects (what core keeps in its database)
+    store: core_settings.Store = None  # type: ignore[assignment]
+    read_only_for_all = False
+
+    def authenticated(self):
+        """(user_id, username, is_admin) for the Basic credentials, or None (logged)."""
+        auth = self.headers.get("Authorization", "")
+        user = password = None
+        if auth.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            except ValueError:
+                pass
+        if not user:
+            return None
+        row = self.store.user(user)
+        mode = self.store.config()["auth_mode"]
+        if user == ADMIN or mode == "db_auth":  # the admin always logs in from the database
+            if row and core_settings.password_matches(row, password or ""):
+                return row[0], user, bool(row[3])
+            log(TAG, f"login: REJECTED credentials for user {user!r} (database)")
+            return None
+        if mode != "ldap_auth":
+            log(TAG, f"login: {user!r}: auth mode {mode} is not modelled by the double")
+            return None
+        conf = self.store.config()
+        conf["ldap_search_password"] = self.store.stored().get("ldap_search_password", "")
+        try:
+            dn = core_settings.ldap_authenticate(conf, user, password or "")
+        except core_settings.LdapError as exc:
+            log(TAG, f"login: LDAP REJECTED {user!r}: {exc}")
+            return None
+        user_id = self.store.onboard(user)
+        log(TAG, f"login: {user!r} authenticated by LDAP as {dn} (user id {user_id})")
+        return user_id, user, False
+
+    def grant(self, user_id, scopes: list[dict]) -> list[dict]:
+        if user_id == core_settings.ADMIN_ID:  # the admin may do everything it asks for
+            return [s for s in scopes if s["actions"]]
+        out = []
+        for s in scopes:
+            if s["type"] != "repository" or "/" not in s["name"]:
+                continue
+            project = self.store.project(s["name"].split("/", 1)[0])
+            if project is None:
+                continue
+            _, owner, public = project
+            allowed_actions = (["pull", "push", "delete", "*"] if user_id is not None
+                               and owner == user_id else ["pull"] if public else [])
+            actions = [a for a in s["actions"] if a in allowed_actions]
+            if actions:
+                out.append({**s, "actions": actions})
+        return out
+
+    def read_json_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            return None
+
+    def api_caller(self):
+        who = self.authenticated() if self.headers.get("Authorization") else None
+        if who is None:
+            self.discard_body()
+            self.error_json(401, "UNAUTHORIZED", "unauthorized")
+        return who
+
+    def configurations(self):
+        who = self.api_caller()
+        if who is None:
+            return
+        if not who[2]:
+            self.discard_body()
+            return self.error_json(403, "FORBIDDEN", "forbidden")
+        if self.command == "PUT":
+            body = self.read_json_body()
+            if self.read_only_for_all:
+                return self.error_json(403, "FORBIDDEN", core_settings.READ_ONLY_MESSAGE)
+            if not isinstance(body, dict):
+                return self.error_json(400, "BAD_REQUEST", "invalid configurations")
+            try:
+                self.store.update(body)
+            except core_settings.Refused as exc:
+                return self.error_json(exc.status, "BAD_REQUEST", str(exc))
+            log(TAG, f"configurations: updated {sorted(body)} through the API")
+            return self.send_body(200, "")
+        items = self.store.meta["items"]
+        auth_mode_editable = not self.read_only_for_all and not self.store.users_besides_admin()
+        out = {}
+        for key, text in self.store.config().items():
+            if items[key]["type"] == "PasswordType":
+                continue
+            editable = auth_mode_editable if key == "auth_mode" else not self.read_only_for_all
+            out[key] = {"value": core_settings.typed(items[key], text), "editable": editable}
+        self.send_body(200, json.dumps(out), "application/json; charset=utf-8")
+
+    def create_project(self):
+        who = self.api_caller()
+        if who is None:
+            return
+        body = self.read_json_body()
+        user_id, _, is_admin = who
+        if not is_admin and self.store.config()["project_creation_restriction"] == "adminonly":
+            return self.error_json(403, "FORBIDDEN", "Only system admin can create project")
+        name = (body or {}).get("project_name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", name):
+            return self.error_json(400, "BAD_REQUEST", "invalid project name")
+        public = str(((body.get("metadata") or {}).get("public") or "false")).lower() == "true"
+        if not self.store.create_project(name, user_id, public):
+            return self.error_json(409, "CONFLICT", f"The project named {name} already exists")
+        self.send_body(201, "", extra={"Location": f"/api/v2.0/projects/{name}"})
+
+    def current_user(self):
+        who = self.api_caller()
+        if who is None:
+            return
+        user_id, name, is_admin = who
+        self.send_body(200, json.dumps({"user_id": user_id, "username": name,
+                                        "sysadmin_flag": is_admin}),
+                       "application/json; charset=utf-8")
 
     # --- /v2/
     def challenge(self, scope: str | None, code: int = 401, err="UNAUTHORIZED",
@@ -697,6 +829,25 @@ def main() -> int:
     if os.environ.get("CORE_DOUBLE_CHECK_ONLY") == "1":
         log(TAG, "CORE_DOUBLE_CHECK_ONLY=1: contract satisfied, exiting")
         return 0
+
+    import psycopg2
+
+    store = core_settings.Store(lambda: psycopg2.connect(
+        host=db["host"], port=int(db["port"]), user=db["username"], password=db["password"],
+        dbname=db["database"], sslmode=db["sslmode"], connect_timeout=10),
+        core_settings.load_meta())
+    store.init_schema()
+    try:
+        CoreHandler.read_only_for_all = store.overwrite_from_env(
+            os.environ.get("CONFIG_OVERWRITE_JSON"))
+    except core_settings.Fatal as exc:
+        log(TAG, f"FATAL {exc}")
+        return 1
+    if CoreHandler.read_only_for_all:
+        log(TAG, "CONFIG_OVERWRITE_JSON applied; every setting is read-only in the API")
+    log(TAG, store.init_admin_password(cfg["admin_password"]))
+    log(TAG, f"auth mode {store.config()['auth_mode']}")
+    CoreHandler.store = store
 
     CoreHandler.cfg = cfg
     cert, key = cfg["tls"] or (None, None)
