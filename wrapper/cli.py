@@ -98,6 +98,7 @@ def _certificate_warnings(out: str, variables, steps) -> None:
 
 
 def _init_data(root: str) -> int:
+    from . import trivy_db
     from .data_dirs import init_data
 
     if not os.path.isdir(root):
@@ -105,6 +106,7 @@ def _init_data(root: str) -> int:
               file=sys.stderr)
         return 1
     problems = init_data(root)
+    problems += trivy_db.bring_in(root, say=lambda line: print(line, file=sys.stderr))
     for problem in problems:
         print(f"harbor-setupwrapper: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -9,13 +9,18 @@ does: MkdirAll of the cache and reports folders (which SUCCEEDS on an existing f
 cannot write, as the real one), and that a configured TLS certificate and key exist.
 It needs the redis of SCANNER_REDIS_URL, and serves:
   GET /probe/healthy, /probe/ready     (the image HEALTHCHECK)
-  GET /api/v1/metadata                 scanner metadata; like trivy it first makes sure the
-                                       vulnerability DB is in the cache folder (the double
-                                       writes <cache>/db/metadata.json), 500 when it cannot
-  POST /api/v1/scan                    writes the scan report as trivy does, into a temporary
-                                       file of the reports folder, and the DB into the cache;
-                                       202 {"id": ...}, or 500 when either is not writable
-  GET /api/v1/scan/<id>/report         the report
+  GET /api/v1/metadata                 scanner metadata (with the DB's dates when it is there)
+  POST /api/v1/scan                    runs "trivy" as the adapter does: the vulnerability DB
+                                       must be in <cache>/db (trivy.db and metadata.json);
+                                       without it, with SCANNER_TRIVY_SKIP_UPDATE=true the job
+                                       fails with trivy's own error (202, then the report is a
+                                       500 with "running trivy: exit status 1: ..."), else the
+                                       double "downloads" one: it writes a placeholder DB and
+                                       logs the download as an OUTBOUND line (there is no
+                                       network to reach ghcr.io here). Then it writes the
+                                       report into a temporary file of the reports folder;
+                                       500 when a folder is not writable
+  GET /api/v1/scan/<id>/report         the report, or the failed job's error
 Every log line starts with "[trivy-adapter-double]". Exit 1: config (as the real one).
 """
 
@@ -85,6 +90,8 @@ def load_config(env=os.environ) -> dict:
         "cache": get("SCANNER_TRIVY_CACHE_DIR", "/home/scanner/.cache/trivy"),
         "reports": get("SCANNER_TRIVY_REPORTS_DIR", "/home/scanner/.cache/reports"),
         "skip_update": go_parse_bool(get("SCANNER_TRIVY_SKIP_UPDATE", "false")),
+        "db_repository": get("SCANNER_TRIVY_DB_REPOSITORY", "mirror.gcr.io/aquasec/trivy-db,"
+                                                           "ghcr.io/aquasecurity/trivy-db"),
         "store_ns": get("SCANNER_STORE_REDIS_NAMESPACE", "harbor.scanner.trivy:data-store"),
     }
     host, _, port = cfg["addr"].rpartition(":")
@@ -118,18 +125,54 @@ def load_config(env=os.environ) -> dict:
     return cfg
 
 
+DB_SCHEMA = 2  # trivy's vulnerability DB schema version
+
+
+class TrivyFailure(Exception):
+    """trivy exited 1: the adapter reports its combined output."""
+
+
 def ensure_db(cfg: dict) -> None:
     """What trivy does before a scan: the vulnerability DB must be in the cache folder."""
     db = os.path.join(cfg["cache"], "db")
-    meta = os.path.join(db, "metadata.json")
-    if os.path.exists(meta):
+    meta, data = os.path.join(db, "metadata.json"), os.path.join(db, "trivy.db")
+    if os.path.exists(meta) and os.path.exists(data):
+        try:
+            with open(meta, encoding="utf-8") as fh:
+                version = json.load(fh).get("Version")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise TrivyFailure(f"FATAL\tFatal error\trun error: init error: DB error: "
+                               f"metadata error: {exc}") from None
+        if version != DB_SCHEMA:
+            raise TrivyFailure("FATAL\tFatal error\trun error: init error: DB error: the "
+                               f"version of DB schema doesn't match. Local DB: {version}, "
+                               f"Expected: {DB_SCHEMA}")
         return
     if cfg["skip_update"]:
-        raise OSError(f"{meta}: no DB in the cache and SCANNER_TRIVY_SKIP_UPDATE=true")
+        log(TAG, "trivy: ERROR The first run cannot skip downloading DB")
+        raise TrivyFailure("FATAL\tFatal error\trun error: init error: DB error: "
+                           "--skip-db-update cannot be specified on the first run")
+    log(TAG, f"OUTBOUND: trivy downloads the vulnerability DB from {cfg['db_repository']} "
+             "(simulated: the double writes a placeholder DB)")
     os.makedirs(db, exist_ok=True)
+    with open(data, "wb") as fh:
+        fh.write(b"placeholder of the trivy-adapter double\n")
     with open(meta, "w", encoding="utf-8") as fh:
-        json.dump({"Version": 2, "Source": "trivy-adapter double (no real DB)",
+        json.dump({"Version": DB_SCHEMA, "Source": "trivy-adapter double (no real DB)",
                    "UpdatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, fh)
+
+
+def db_properties(cfg: dict) -> dict:
+    try:
+        with open(os.path.join(cfg["cache"], "db", "metadata.json"), encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for key, name in (("UpdatedAt", "updated-at"), ("NextUpdate", "next-update")):
+        if isinstance(meta, dict) and meta.get(key):
+            out[f"harbor.scanner-adapter/vulnerability-database-{name}"] = str(meta[key])
+    return out
 
 
 class Handler(QuietHandler):
@@ -143,16 +186,12 @@ class Handler(QuietHandler):
         path = self.path.split("?", 1)[0]
         if path in ("/probe/healthy", "/probe/ready"):
             return self.send_body(200, "")
-        if path == "/api/v1/metadata":
-            try:
-                ensure_db(self.cfg)
-            except OSError as exc:
-                log(TAG, f"vulnerability DB: {exc}")
-                return self.answer(500, {"error": {"message": f"trivy DB: {exc}"}})
+        if path == "/api/v1/metadata":  # `trivy version` needs no DB
             return self.answer(200, {
                 "scanner": {"name": "Trivy", "vendor": "Aqua Security",
                             "version": os.environ.get("TRIVY_VERSION", "unknown")},
-                "properties": {"harbor.scanner-adapter/double": "true"}})
+                "properties": {"harbor.scanner-adapter/double": "true",
+                               **db_properties(self.cfg)}})
         m = re.fullmatch(r"/api/v1/scan/([0-9a-f-]+)/report", path)
         if m:
             client = redis_client(self.cfg["redis"])
@@ -162,6 +201,8 @@ class Handler(QuietHandler):
                 client.close()
             if report is None:
                 return self.answer(404, {"error": {"message": "scan job not found"}})
+            if report.startswith(b"FAILED:"):
+                return self.answer(500, {"error": {"message": report[7:].decode()}})
             return self.send_body(200, report, "application/vnd.security.vulnerability.report; version=1.1")
         return self.answer(404, {"error": {"message": f"{path} not implemented by the double"}})
 
@@ -182,6 +223,21 @@ class Handler(QuietHandler):
         job_id = str(uuid.uuid4())
         try:
             ensure_db(self.cfg)
+        except TrivyFailure as exc:
+            error = f"running trivy: exit status 1: {exc}"
+            log(TAG, f"scan {job_id} of {repo}@{digest} failed: {error}")
+            client = redis_client(self.cfg["redis"])
+            try:
+                client.set(f"{self.cfg['store_ns']}:scan-job:{job_id}", "FAILED:" + error,
+                           ex=3600)
+            finally:
+                client.close()
+            return self.answer(202, {"id": job_id})
+        except OSError as exc:
+            log(TAG, f"scan {job_id} of {repo}@{digest} failed: {exc.strerror or exc} "
+                     f"({exc.filename or ''})")
+            return self.answer(500, {"error": {"message": f"scan failed: {exc}"}})
+        try:
             fd, report_path = tempfile.mkstemp(prefix="scan_report_", suffix=".json",
                                                dir=self.cfg["reports"])
             report = json.dumps({"artifact": {"repository": repo, "digest": digest},
