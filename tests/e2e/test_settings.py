@@ -192,7 +192,9 @@ def test_settings_as_variables_with_ldap(deployment, slapd):
     logs = h.compose("logs", "core", check=False).stdout
     assert f"authenticated by LDAP as uid={LDAP_USER},{PEOPLE}" in logs
     assert "appended /harbor_cust_cert/harbor-setupwrapper-trust.crt" in logs
-    assert f"conn=" in slapd.log() and "TLS established" in slapd.log()
+    # slapd saw it: TLS (LDAPS only) and the bind as the user's entry
+    assert "TLS established" in slapd.log()
+    assert f'BIND dn="uid={LDAP_USER},{PEOPLE}" method=128' in slapd.log()
     # the user now exists: the auth mode could no longer change
     assert settings_of(h)["auth_mode"]["editable"] is False
     print(f"[e2e] settings phase 2 (LDAP variables, login, push): "
