@@ -270,3 +270,55 @@ def test_secrets_are_masked_and_read_from_files(setting, tmp_path):
                             if x.startswith(setting.env_name + " "))
                 assert "***" in line or "set" in line
     assert secret not in repr(load({**BASE, setting.env_name: secret}))
+
+
+class _NoDatabase:
+    """The core double's config checks with an empty database (its defaults)."""
+
+    @staticmethod
+    def store():
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent / "doubles"))
+        import core_settings
+
+        store = core_settings.Store(None, core_settings.load_meta(
+            str(Path(__file__).parent / "core-config-metadata.yml")))
+        store.stored = lambda: {}
+        store.users_besides_admin = lambda: 0
+        return core_settings, store
+
+
+@pytest.mark.parametrize("setting", USER, ids=IDS)
+def test_the_core_double_takes_every_value_the_wrapper_renders(setting):
+    """The double applies CONFIG_OVERWRITE_JSON with core's checks: what the wrapper accepts,
+    it accepts; and it refuses what core refuses (the wrapper refused it first)."""
+    core_settings, store = _NoDatabase.store()
+    for raw in valid_values(setting):
+        extra = {}
+        if setting.key == "skip_audit_log_database":
+            extra = {"HARBOR_AUDIT_LOG_FORWARD_ENDPOINT": "syslog.example.test:514"}
+        if setting.key == "ldap_group_search_filter":
+            extra = {"HARBOR_LDAP_GROUP_ATTRIBUTE_NAME": "cn"}
+        sent = json.loads(core_env({setting.env_name: raw, **extra})["CONFIG_OVERWRITE_JSON"])
+        store.validate(sent)
+    if setting.kind == schema.INT:
+        with pytest.raises(core_settings.Refused):
+            store.validate({setting.key: "not a number"})
+    if setting.kind == schema.ENUM:
+        with pytest.raises(core_settings.Refused):
+            store.validate({setting.key: setting.choices[0].upper()})
+
+
+def test_the_core_double_refuses_what_core_refuses():
+    core_settings, store = _NoDatabase.store()
+    for cfgs in ({"postgresql_host": "x"}, {"no_such_item": 1}, {"ldap_scope": 3},
+                 {"token_expiration": 0}, {"session_timeout": 10 ** 10},
+                 {"skip_audit_log_database": True},
+                 {"ldap_group_search_filter": "(cn=*)"}, {"ldap_url": " "}):
+        with pytest.raises(core_settings.Refused):
+            store.validate(cfgs)
+    store.users_besides_admin = lambda: 1
+    with pytest.raises(core_settings.Refused, match="auth mode cannot be modified"):
+        store.validate({"auth_mode": "ldap_auth"})
+    store.validate({"auth_mode": "db_auth"})  # unchanged: fine
