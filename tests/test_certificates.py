@@ -349,7 +349,7 @@ def test_user_certificate_not_valid_yet_is_refused(tmp_path, monkeypatch):
     code, _, err = run(["check"], {**BASE, "HARBOR_HTTPS_CERTIFICATE": str(crt),
                                    "HARBOR_HTTPS_PRIVATE_KEY": str(key)}, monkeypatch)
     assert code == 2 and f"HARBOR_HTTPS_CERTIFICATE: the certificate (CN={HOST}) is not valid " \
-                         "before " in err and "check the clock of this host" in err
+                         "until " in err and "this host's clock says" in err and "check the clock of this host" in err
 
 
 @pytest.mark.parametrize("days,window,warned", [(5, "30", True), (5, "0", True),

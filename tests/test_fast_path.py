@@ -63,23 +63,21 @@ def test_the_fast_path_hmac_is_rfc_2104():
             assert hmac_sha256(key, message) == hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def test_the_fast_path_knows_the_certificate_windows_without_importing_cryptography():
-    from wrapper import certificates, generate
+def test_the_marker_holds_one_expiry_state_read_as_plain_epochs():
+    """Quiet (no certificate read) only while valid_from - skew <= now < min(renew_at,
+    warn_at); every other case, and a marker without them, reads the certificates."""
+    from wrapper.marker import CLOCK_SKEW_SECONDS, expiry_due
 
-    assert generate._DEFAULT_WINDOW_DAYS == certificates.DEFAULT_WINDOW
-    assert generate._USER_WARNING_DAYS == certificates.USER_WARNING_DAYS
-
-
-def test_a_certificate_near_its_end_still_takes_the_full_check(out):
-    import time
-
-    from wrapper.generate import expiry_due
-
-    soon = {"earliest_expiry": int(time.time()) + 10 * 86400}
-    later = {"earliest_expiry": int(time.time()) + 400 * 86400}
-    assert expiry_due(soon, {}) and not expiry_due(later, {})
-    assert expiry_due({"earliest_expiry": int(time.time()) + 6 * 86400},
-                      {"HARBOR_CERT_WARNING_DAYS": "2"})  # brought ones: warned 7 days ahead
-    assert not expiry_due(soon, {"HARBOR_CERT_WARNING_DAYS": "2"})
-    assert expiry_due(later, {"HARBOR_CERT_WARNING_DAYS": "x"})
-    assert expiry_due({}, {})
+    now = 2_000_000_000
+    quiet = {"valid_from": now - 86400, "renew_at": now + 50, "warn_at": now + 10}
+    assert not expiry_due(quiet, now)
+    assert expiry_due(quiet, now + 10)  # warn_at has come
+    assert expiry_due({**quiet, "warn_at": None}, now + 50)  # renew_at has come
+    assert not expiry_due({**quiet, "warn_at": None, "renew_at": None}, now + 10**6)
+    assert not expiry_due({**quiet, "valid_from": now + CLOCK_SKEW_SECONDS}, now)
+    assert expiry_due({**quiet, "valid_from": now + CLOCK_SKEW_SECONDS + 1}, now)  # clock behind
+    assert not expiry_due({**quiet, "valid_from": None}, now)
+    for missing in quiet:
+        assert expiry_due({k: v for k, v in quiet.items() if k != missing}, now)
+    assert expiry_due({**quiet, "renew_at": "soon"}, now)
+    assert expiry_due({}, now) and expiry_due(None, now)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import internal_tls, schema
+from .marker import CLOCK_SKEW_SECONDS
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -37,6 +38,8 @@ _TRUSTED = {"storage_ca_bundle.crt": "storage_service.ca_bundle",
             "trusted_ca_files.crt": "trusted_ca_files"}
 
 README_SECTION = "README, section Certificates"
+NOT_YET_VALID = "not valid yet"
+_SKEW = datetime.timedelta(seconds=CLOCK_SKEW_SECONDS)
 
 
 def now() -> datetime.datetime:
@@ -61,9 +64,12 @@ class Certificate:
         return (self.not_after - at).total_seconds() / 86400
 
     def state(self, at: datetime.datetime, window: int) -> str:
-        """ok, expiring (within the window) or expired (or not valid yet)."""
-        if at >= self.not_after or at < self.not_before:
+        """ok, expiring (within the window), expired, or not valid yet (its validity starts
+        after this host's clock: a clock that is behind, or was ahead when it was made)."""
+        if at >= self.not_after:
             return "expired"
+        if at < self.not_before:
+            return NOT_YET_VALID
         limit = window if self.made_here else max(window, USER_WARNING_DAYS)
         return "expiring" if self.days_left(at) <= limit else "ok"
 
@@ -232,9 +238,9 @@ def check_supplied(data: bytes, variable: str, err, at: datetime.datetime | None
                 f"{day(cert.not_valid_after_utc)}; accepted: a certificate valid today "
                 f"({day(at)}); put the renewed files in place ({README_SECTION})")
         elif at < cert.not_valid_before_utc:
-            err(f"{variable}: {what}{which} ({subject}) is not valid before "
-                f"{iso(cert.not_valid_before_utc)}; accepted: a certificate valid today "
-                f"({day(at)}), check the clock of this host")
+            err(f"{variable}: {what}{which} ({subject}) is not valid until "
+                f"{iso(cert.not_valid_before_utc)} and this host's clock says {iso(at)}; "
+                "accepted: a certificate valid now; check the clock of this host")
 
 
 # --- what generate says, and what it re-issues ---------------------------------------------
@@ -247,6 +253,8 @@ def renewal_due(cert_pem: bytes, ca_cert_pem: bytes | None, window: int,
 
     at = at or now()
     leaf = x509.load_pem_x509_certificates(cert_pem)[0]
+    if made_ahead(leaf, at):
+        return True
     if leaf.not_valid_after_utc - at > datetime.timedelta(days=window):
         return False
     if ca_cert_pem is None:
@@ -255,10 +263,26 @@ def renewal_due(cert_pem: bytes, ca_cert_pem: bytes | None, window: int,
     return ca.not_valid_after_utc > leaf.not_valid_after_utc + datetime.timedelta(minutes=1)
 
 
-def _renewals(read, window: int) -> list[datetime.datetime]:
-    """When each leaf the wrapper made in a generation falls due for re-issue (only those a
-    new certificate would outlive)."""
+def made_ahead(cert: x509.Certificate, at: datetime.datetime | None = None) -> bool:
+    """Its validity starts later than this host's clock, beyond the skew allowed: made under
+    a clock that was ahead (or this clock is behind). The wrapper re-issues its own."""
+    return cert.not_valid_before_utc > (at or now()) + _SKEW
+
+
+def _renewals(read, window: int, at: datetime.datetime) -> list[datetime.datetime]:
+    """When each certificate the wrapper made in a generation falls due for re-issue: a leaf
+    that expires within the window (only if a new one would outlive it), and at once any
+    certificate (CA or leaf) whose validity starts after `at`."""
     from cryptography import x509
+
+    soon = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+    for ca_file in (HTTPS_CA, f"{INTERNAL_DIR}/{internal_tls.CA}.crt"):
+        try:
+            ca = x509.load_pem_x509_certificates(read(ca_file) or b"")
+        except ValueError:
+            continue
+        if ca and _made_here(ca[0]) and made_ahead(ca[0], at):
+            return [soon]
 
     pairs = [(SERVER, HTTPS_CA)]
     pairs += [(f"{INTERNAL_DIR}/{stem}.crt", f"{INTERNAL_DIR}/{internal_tls.CA}.crt")
@@ -273,12 +297,15 @@ def _renewals(read, window: int) -> list[datetime.datetime]:
             leaf = x509.load_pem_x509_certificates(leaf_pem)[0]
             if leaf_file != TOKEN and not _made_here(leaf):
                 continue
+            if made_ahead(leaf, at):
+                moments.append(soon)
+                continue
             ca_pem = read(ca_file) if ca_file else None
             if ca_pem and x509.load_pem_x509_certificates(ca_pem)[0].not_valid_after_utc <= \
                     leaf.not_valid_after_utc + datetime.timedelta(minutes=1):
                 continue  # its CA ends first: nothing to gain (generate warns instead)
         except (ValueError, IndexError):
-            moments.append(datetime.datetime.min.replace(tzinfo=datetime.timezone.utc))
+            moments.append(soon)
             continue  # unreadable: let the full path make it again
         moments.append(leaf.not_valid_after_utc - datetime.timedelta(days=window))
     return moments
@@ -288,30 +315,29 @@ def renewal_pending(root: str, window: int, at: datetime.datetime | None = None)
     """True when a leaf the wrapper made in the generation at root is due for re-issue:
     the fast path of a rerun must then not stop early."""
     at = at or now()
-    return any(moment <= at for moment in _renewals(_file_reader(root), window))
+    return any(moment <= at for moment in _renewals(_file_reader(root), window, at))
 
 
 def schedule(files: dict[str, bytes], window: int) -> dict[str, int | None]:
-    """For the marker of a new generation: from when (epoch seconds) a rerun must re-issue a
-    leaf (renew_at) and must warn (warn_at). The fast path of a rerun compares the clock with
-    them instead of parsing certificates."""
-    renewals = _renewals(files.get, window)
-    warn = []
+    """For the marker of a new generation, its one expiry state (epoch seconds): nothing is
+    due while valid_from - skew <= now < min(renew_at, warn_at). renew_at: from when a rerun
+    must re-issue a leaf; warn_at: from when it must warn; valid_from: the latest start of
+    validity of every certificate (a clock behind it must look at them). The fast path of a
+    rerun compares the clock with them instead of parsing certificates."""
+    at = now()
+    renewals = _renewals(files.get, window, at)
+    warn, starts = [], []
     for c in inventory(files.get):
         limit = window if c.made_here else max(window, USER_WARNING_DAYS)
-        at = now()
         warn.append(at if c.not_before > at else c.not_after - datetime.timedelta(days=limit))
+        starts.append(c.not_before)
 
-    def epoch(moments):
-        return int(max(min(moments).timestamp(), 0)) if moments else None
-    return {"renew_at": epoch(renewals), "warn_at": epoch(warn)}
-
-
-def due(marker: dict, key: str, at: datetime.datetime | None = None) -> bool | None:
-    """Whether the marker's renew_at / warn_at has come; None for a marker made before them."""
-    if key not in marker:
-        return None
-    return marker[key] is not None and (at or now()).timestamp() >= marker[key]
+    def epoch(moments, latest=False):
+        if not moments:
+            return None
+        return int(max((max if latest else min)(moments).timestamp(), 0))
+    return {"renew_at": epoch(renewals), "warn_at": epoch(warn),
+            "valid_from": epoch(starts, latest=True)}
 
 
 def warnings(entries: list[Certificate], window: int,
@@ -322,6 +348,9 @@ def warnings(entries: list[Certificate], window: int,
     for c in entries:
         state = c.state(at, window)
         if state == "ok":
+            continue
+        if state == NOT_YET_VALID:
+            out.append(not_yet_valid_warning(c, at))
             continue
         when = (f"expired on {day(c.not_after)}" if state == "expired"
                 else f"expires on {day(c.not_after)} (in {int(c.days_left(at))} days)")
@@ -344,11 +373,23 @@ def warnings(entries: list[Certificate], window: int,
     return out
 
 
-def expiry_warnings(out: str, window: int, at: datetime.datetime | None = None) -> list[str]:
-    """Warnings about the generation in use; none at all before its marker's warn_at."""
-    from . import tree
+def not_yet_valid_warning(c: Certificate, at: datetime.datetime) -> str:
+    what = (f"the {c.role} certificate the wrapper made ({c.file})" if c.made_here else
+            f"{c.variable}: the {c.role} certificate ({c.subject}, {c.file})")
+    then = ("the next `harbor-setupwrapper generate` re-issues it for the same key"
+            if c.made_here else "it is left as it is: check the clock of this host, or put "
+            f"a certificate valid now in place ({README_SECTION})")
+    return (f"{what} is not valid until {iso(c.not_before)}; this host's clock says "
+            f"{iso(at)}; {then}")
 
-    if due(tree.read_marker(out) or {}, "warn_at", at) is False:
+
+def expiry_warnings(out: str, window: int, at: datetime.datetime | None = None) -> list[str]:
+    """Warnings about the generation in use; none at all inside its marker's quiet
+    interval (marker.expiry_due)."""
+    from . import tree
+    from .marker import expiry_due
+
+    if not expiry_due(tree.read_marker(out), None if at is None else at.timestamp()):
         return []
     return warnings(in_use(os.path.join(out, tree.CURRENT)), window, at)
 

@@ -136,7 +136,9 @@ def _fast_rerun(out: str, link_fixed: bool) -> bool:
     (which also reports what made this one stop)."""
     from .datadir import Guard
     from .datadir import Refused as DataRefused
-    from .generate import Steps, expiry_due, unchanged
+    from .fast_path import unchanged
+    from .marker import expiry_due
+    from .steps import Steps
     from .tree import read_marker
 
     try:
@@ -149,7 +151,7 @@ def _fast_rerun(out: str, link_fixed: bool) -> bool:
     if not unchanged(out, os.environ, link_fixed, steps):
         return False
     guard.record()
-    if expiry_due(read_marker(os.path.abspath(out)), os.environ):
+    if expiry_due(read_marker(os.path.abspath(out))):
         _certificate_warnings(out, os.environ, steps)
     return True
 

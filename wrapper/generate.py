@@ -1,102 +1,24 @@
-"""generate: settings in, keys made once, files rendered, one new generation published."""
+"""generate, the pipeline: settings in, keys made once, files rendered, checked, one new
+generation published.
+
+The fast path of a rerun (nothing changed) is fast_path.unchanged(); the step report is
+steps.Steps. Both are re-exported here for callers of the full command.
+"""
 
 from __future__ import annotations
 
-# Imports stay light here: a rerun with unchanged input runs unchanged() only (the bench
-# holds it to 45 ms as a process), so everything else is imported where it is used.
 import json
 import os
-import sys
-import time
 
 from . import HARBOR_VERSION, __version__, tree
+from .fast_path import (hmac_sha256, input_paths, inputs_fingerprint, link,  # noqa: F401
+                        templates_digest, unchanged)
+from .marker import CHECKED, expiry_due
+from .shims import shim_files, shim_sources  # noqa: F401
+from .steps import Steps
 from .store import Store
 
-try:  # CPython's own SHA-256: hashing a few KB needs no OpenSSL library loaded
-    from _sha256 import sha256
-except ImportError:  # pragma: no cover - Python 3.12 renamed it
-    try:
-        from _sha2 import sha256
-    except ImportError:
-        from hashlib import sha256
-
 STORE = tree.STORE
-
-
-class Steps:
-    """One concise line per step on stderr, with its duration."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.started = time.perf_counter()
-        self.last = self.started
-
-    def done(self, step: str, detail: str = "") -> None:
-        now = time.perf_counter()
-        ms = (now - self.last) * 1000
-        self.last = now
-        print(f"harbor-setupwrapper: {step:<9} {ms:7.1f} ms  {detail}".rstrip(), file=self.stream)
-
-    def warn(self, message: str) -> None:
-        print(f"harbor-setupwrapper: warning: {message}", file=self.stream)
-
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_TEMPLATES = os.path.join(_HERE, "templates")
-
-
-def shim_sources() -> str | None:
-    for candidate in (os.path.join(sys.prefix, "share", "harbor-setupwrapper", "entrypoints"),
-                      os.path.join(os.path.dirname(_HERE), "entrypoints")):
-        if os.path.isdir(candidate):
-            return candidate
-    return None
-
-
-def _shim_paths() -> list[str]:
-    source = shim_sources()
-    if source is None:
-        return []
-    return [os.path.join(source, n) for n in sorted(os.listdir(source))
-            if n.endswith(".sh") and os.path.isfile(os.path.join(source, n))]
-
-
-def shim_files() -> list:
-    from .files import File
-
-    result = []
-    for path in _shim_paths():
-        with open(path, "rb") as handle:
-            result.append(File(f"entrypoints/{os.path.basename(path)}", handle.read(),
-                               0o755, 0, 0))
-    return result
-
-
-def hmac_sha256(key: bytes, message: bytes) -> str:
-    """HMAC-SHA256 (RFC 2104) as hmac.new(key, message, "sha256").hexdigest(), without
-    importing hmac and hashlib on the fast path."""
-    if len(key) > 64:
-        key = sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    inner = sha256(bytes(b ^ 0x36 for b in key) + message).digest()
-    return sha256(bytes(b ^ 0x5C for b in key) + inner).hexdigest()
-
-
-def _templates_digest() -> bytes:
-    digest = sha256()
-    for name in sorted(os.listdir(_TEMPLATES)):
-        with open(os.path.join(_TEMPLATES, name), "rb") as handle:
-            digest.update(name.encode() + b"\0" + handle.read())
-    return digest.digest()
-
-
-def _code_digest() -> str:
-    """Templates and shims: what a new wrapper version may change besides __version__."""
-    digest = sha256(_templates_digest())
-    for path in _shim_paths():
-        with open(path, "rb") as handle:
-            digest.update(os.path.basename(path).encode() + b"\0" + handle.read())
-    return digest.hexdigest()
 
 
 def fingerprint(key: bytes, s, out: str, shims: list, link_fixed: bool) -> str:
@@ -111,148 +33,11 @@ def fingerprint(key: bytes, s, out: str, shims: list, link_fixed: bool) -> str:
         "values": s.values,
         "blocks": sorted(s.blocks),  # presence-switched blocks: not seen in values
         "files": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(s.input_files.items())},
-        "templates": _templates_digest().hex(),
+        "templates": templates_digest().hex(),
         "shims": tree.content_hash(shims),
     }
     canonical = json.dumps(material, sort_keys=True, default=str).encode()
     return hmac.new(key, canonical, hashlib.sha256).hexdigest()
-
-
-def _read_or_none(path: str) -> bytes | None:
-    from .input_files import read_or_none  # never blocks on a FIFO, never reads /dev/zero
-
-    return read_or_none(path)
-
-
-def input_paths(variables) -> list[str] | None:
-    """Every file the HARBOR_* variables name (and those harbor.yml names); None when
-    HARBOR_CONFIG_FILE cannot be read (then the full path reports it)."""
-    from . import schema
-
-    names = {k: v for k, v in variables.items() if k.startswith("HARBOR_")}
-    paths = [v for k, v in names.items() if k.endswith("_FILE") and k not in schema.BY_ENV]
-    paths += [names[s.env_name] for s in schema.SETTINGS
-              if s.kind in (schema.PATH, schema.DIR) and names.get(s.env_name)]
-    trusted = schema.BY_KEY["trusted_ca_files"].env_name
-    paths += [p.strip() for p in names.get(trusted, "").split(",") if p.strip()]
-    if names.get("HARBOR_CONFIG_FILE"):
-        import yaml
-
-        from .settings import _flatten
-
-        paths.append(names["HARBOR_CONFIG_FILE"])
-        try:
-            tree_ = yaml.safe_load(_read_or_none(names["HARBOR_CONFIG_FILE"]).decode("utf-8"))
-            flat = _flatten(tree_) if isinstance(tree_, dict) else {}
-        except (AttributeError, OSError, ValueError, RecursionError, yaml.YAMLError):
-            return None
-        paths += [str(v) for k, v in flat.items() if k in schema.BY_KEY and v
-                  and schema.BY_KEY[k].kind in (schema.PATH, schema.DIR)]
-    return sorted(set(paths))
-
-
-def inputs_fingerprint(key: bytes, variables, out: str, link_fixed: bool,
-                       paths: list[str]) -> str | None:
-    """HMAC of the raw inputs: the HARBOR_* variables and every file they name (paths, as
-    input_paths() found them on the full run and the marker records). Equal raw inputs give
-    equal settings, so a rerun can stop here without parsing anything; None when a named
-    file cannot be read (then the full path reports it)."""
-    names = {k: v for k, v in variables.items() if k.startswith("HARBOR_")}
-    contents = {}
-    for path in paths:
-        if os.path.isdir(path):
-            for entry in sorted(os.listdir(path)):
-                contents[f"{path}/{entry}"] = _read_or_none(os.path.join(path, entry))
-        else:
-            contents[path] = _read_or_none(path)
-        if contents.get(path, b"") is None:
-            return None
-    material = {
-        "version": __version__, "out": out, "link_fixed": link_fixed, "variables": names,
-        "files": {k: sha256(v or b"").hexdigest() for k, v in sorted(contents.items())},
-        "code": _code_digest(),
-    }
-    return hmac_sha256(key, json.dumps(material, sort_keys=True).encode())
-
-
-# certificates.DEFAULT_WINDOW and USER_WARNING_DAYS (a test keeps them equal): not imported,
-# that module imports the schema, which the fast path of a rerun does without
-_DEFAULT_WINDOW_DAYS, _USER_WARNING_DAYS = 30, 7
-
-
-def expiry_due(marker: dict | None, variables) -> bool:
-    """Could a certificate of the generation be due for a warning or a re-issue? False only
-    when the earliest expiry the marker records is beyond the warning window: then nothing
-    about certificates needs to be parsed."""
-    raw = (variables.get("HARBOR_CERT_WARNING_DAYS") or "").strip() or str(_DEFAULT_WINDOW_DAYS)
-    expiry = (marker or {}).get("earliest_expiry")
-    if not raw.isdigit() or not isinstance(expiry, (int, float)):
-        return True
-    window = max(int(raw), _USER_WARNING_DAYS)
-    return expiry - window * 86400 <= _now()
-
-
-def _now() -> float:
-    """certificates.now() (the clock tests move) once that module is loaded; the same clock
-    read directly before, so that the fast path need not import it."""
-    loaded = sys.modules.get(f"{__package__}.certificates")
-    return loaded.now().timestamp() if loaded is not None else time.time()
-
-
-def earliest_expiry(files) -> int | None:
-    """The earliest not-after of every certificate in the generation's files."""
-    from . import pki
-
-    ends = []
-    for f in files:
-        if b"-----BEGIN CERTIFICATE-----" in f.content:
-            try:
-                ends += [c.not_valid_after_utc.timestamp() for c in pki.load_certs(f.content)]
-            except ValueError:
-                return None
-    return int(min(ends)) if ends else None
-
-
-def unchanged(out: str, variables, link_fixed: bool, steps: Steps) -> bool:
-    """The fast path of a rerun: same raw inputs as the current generation, and the tree as
-    publish() leaves it; nothing to do. Reads only, imports nothing heavy."""
-    out = os.path.abspath(out)
-    marker = tree.read_marker(out)
-    if not marker or not marker.get("inputs") or not isinstance(marker.get("input_paths"), list):
-        return False
-    if not tree.links_ok(out):
-        return False
-    try:
-        tree.check_layout(out)
-    except tree.Refused:
-        return False
-    key = Store(os.path.join(out, STORE)).read("fingerprint.key")
-    if not key or marker["inputs"] != inputs_fingerprint(key, variables, out, link_fixed,
-                                                         marker["input_paths"]):
-        return False
-    if expiry_due(marker, variables):
-        from . import certificates
-
-        try:
-            window = certificates.window_of(variables)
-        except ValueError:
-            return False  # the full path reports it
-        if _renewal_due(out, marker, window):
-            return False
-    _link(out, link_fixed, steps)
-    steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
-    return True
-
-
-def _renewal_due(out: str, marker: dict, window: int) -> bool:
-    """A certificate the wrapper made is due for re-issue: the marker says from when (older
-    markers: read the certificates)."""
-    from . import certificates
-
-    due = certificates.due(marker, "renew_at")
-    if due is None:
-        return certificates.renewal_pending(os.path.join(out, tree.CURRENT), window)
-    return due
 
 
 class TokenKeyInAdvance:
@@ -283,6 +68,16 @@ class TokenKeyInAdvance:
         return self._key
 
 
+def _renewal_due(out: str, marker: dict, window: int) -> bool:
+    """A certificate the wrapper made is due for re-issue (expiring, or made under a clock
+    that was ahead); the certificates are read only outside the marker's quiet interval."""
+    if not expiry_due(marker):
+        return False
+    from . import certificates
+
+    return certificates.renewal_pending(os.path.join(out, tree.CURRENT), window)
+
+
 def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
              variables=None, token_key: TokenKeyInAdvance | None = None,
              renew_ca: tuple = (), data_volume: str | None = None) -> dict:
@@ -293,7 +88,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
     Raises InvalidSettings or tree.Refused before the first write."""
     import threading
 
-    from . import certificates, datadir, fs
+    from . import certificates, consistency, datadir, fs
     from . import keys as keymaker
     from .components import render_all
     from .context import Paths
@@ -309,10 +104,11 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
 
     hmac_key = store.read("fingerprint.key")
     marker = tree.read_marker(out)
-    if not renew_ca and hmac_key and marker and tree.links_ok(out) and marker.get(
+    if not renew_ca and hmac_key and marker and marker.get("checked") == CHECKED and \
+            tree.links_ok(out) and marker.get(
             "settings") == fingerprint(hmac_key, s, out, shims, link_fixed) and \
             not _renewal_due(out, marker, s.values["cert_warning_days"]):
-        _link(out, link_fixed, steps)
+        link(out, link_fixed, steps)
         steps.done("unchanged", f"{out} is up to date (generation {marker['generation']})")
         return {"changed": False, "generation": marker["generation"], "created": []}
 
@@ -346,6 +142,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
 
         warm_up.join()
         files = render_all(s, keys, Paths(out)) + shims
+        consistency.check(files)  # never publish a tree whose components disagree
         steps.done("render", f"{len(files)} files")
 
         if not chown:
@@ -355,7 +152,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         name = tree.content_hash(files) + "-" + settings_hash[:12]
         previous = (marker or {}).get("generation")
         marker = {"settings": settings_hash, "generation": name, "wrapper": __version__,
-                  "harbor": HARBOR_VERSION, "earliest_expiry": earliest_expiry(files),
+                  "harbor": HARBOR_VERSION, "checked": CHECKED,
                   **certificates.schedule({f.path: f.content for f in files},
                                           s.values["cert_warning_days"])}
         paths = input_paths(variables) if variables is not None else None
@@ -368,7 +165,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         datadir.write_upstream_keys(store, data_volume, chown)
         steps.done("write", f"generation {generation}"
                    + (" (unchanged files)" if previous == generation else ""))
-    _link(out, link_fixed, steps)
+    link(out, link_fixed, steps)
     return {"changed": True, "generation": generation, "created": keys.created}
 
 
@@ -380,14 +177,6 @@ def _warm_up() -> None:
     for name in env.list_templates():
         env.get_template(name)
     import yaml  # noqa: F401
-
-
-def _link(out: str, link_fixed: bool, steps: Steps) -> None:
-    if link_fixed:
-        from . import fixed_paths
-
-        done = fixed_paths.link(out)
-        steps.done("link", ", ".join(done) if done else "no fixed folder found")
 
 
 def _secretkey_in_current(out: str) -> bytes | None:

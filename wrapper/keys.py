@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from . import certificates, internal_tls
+from . import certificates, consistency, internal_tls
 from .settings import InvalidSettings
 from .store import Store
 
@@ -122,7 +122,14 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
         hashed = bcrypt.hashpw(registry_password, bcrypt.gensalt(rounds=_BCRYPT_ROUNDS))
         return REGISTRY_USER.encode() + b":" + hashed + b"\n"
 
+    # derived from the password the store kept (not the one this run may have made and
+    # lost to a concurrent run); one that does not verify against it is made anew
     htpasswd_entry = item("registry_htpasswd", htpasswd)
+    if not consistency.htpasswd_verifies(htpasswd_entry, REGISTRY_USER,
+                                         registry_password.decode()):
+        htpasswd_entry = htpasswd()
+        store.replace("registry_htpasswd", htpasswd_entry)
+        created.append("registry_htpasswd")
     if errors:
         raise InvalidSettings(errors)
 
@@ -156,14 +163,21 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
     return keys
 
 
-def _ca(item, name: str, common_name: str, days: int) -> tuple[bytes, bytes]:
-    """A CA kept as one item (key then certificate), so that racing wrappers agree on it."""
+def _ca(store: Store, keys: Keys, item, name: str, common_name: str,
+        days: int) -> tuple[bytes, bytes]:
+    """A CA kept as one item (key then certificate), so that racing wrappers agree on it.
+    One made under a clock that was ahead is re-issued for the same key."""
     from . import pki
 
     days = max(days, CA_MIN_DAYS)
     bundle = item(name, lambda: b"".join(pki.new_ca(common_name, days)))
     cut = bundle.index(b"-----BEGIN CERTIFICATE-----")
-    return bundle[:cut], bundle[cut:]
+    key, cert = bundle[:cut], bundle[cut:]
+    if certificates.made_ahead(pki.load_certs(cert)[0]):
+        cert = pki.reissue_ca(key, cert)
+        store.replace(name, key + cert)
+        keys.created.append(name)
+    return key, cert
 
 
 def _leaf(store: Store, keys: Keys, item, ca: tuple[bytes, bytes], stem: str,
@@ -197,7 +211,7 @@ def _outlives(cert_pem: bytes, days: int) -> bool:
 
 def _own_server_certificate(store: Store, keys: Keys, names: list[str], days: int, item,
                             window: int):
-    ca = _ca(item, "https/ca.pem", "Harbor CA (harbor-setupwrapper)", days)
+    ca = _ca(store, keys, item, "https/ca.pem", "Harbor CA (harbor-setupwrapper)", days)
     cert, key = _leaf(store, keys, item, ca, "https/server", names, days, window)
     keys.https_cert, keys.https_key, keys.https_ca = cert + ca[1], key, ca[1]
 
@@ -211,7 +225,8 @@ def _internal_certificates(store: Store, s, keys: Keys, days: int, item, window:
             keys.internal[stem] = (s.input_files[f"internal_tls.dir/{stem}.crt"],
                                    s.input_files[f"internal_tls.dir/{stem}.key"])
         return
-    ca = _ca(item, "internal/ca.pem", "Harbor internal CA (harbor-setupwrapper)", days)
+    ca = _ca(store, keys, item, "internal/ca.pem", "Harbor internal CA (harbor-setupwrapper)",
+             days)
     keys.internal_ca = ca[1]
     for stem in stems:
         name = internal_tls.CERTIFICATES[stem]

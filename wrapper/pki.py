@@ -66,9 +66,21 @@ def token_cert(key_pem: bytes, days: int = 3650) -> bytes:
 
 def new_ca(common_name: str, days: int) -> tuple[bytes, bytes]:
     key_pem = new_ec_key()
-    key = load_key(key_pem)
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "harbor-setupwrapper"),
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return key_pem, _ca_cert(key_pem, name, days)
+
+
+def reissue_ca(key_pem: bytes, cert_pem: bytes) -> bytes:
+    """The CA certificate anew for the same key and name, valid from now for as long as the
+    old one was: what it signed still verifies under it (made under a clock that was ahead)."""
+    old = load_certs(cert_pem)[0]
+    days = max((old.not_valid_after_utc - old.not_valid_before_utc).days, 1)
+    return _ca_cert(key_pem, old.subject, days)
+
+
+def _ca_cert(key_pem: bytes, name: x509.Name, days: int) -> bytes:
+    key = load_key(key_pem, trusted=True)
     cert = (_builder(name, name, key.public_key(), days)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
@@ -76,7 +88,7 @@ def new_ca(common_name: str, days: int) -> tuple[bytes, bytes]:
                                          data_encipherment=False, key_agreement=False,
                                          encipher_only=False, decipher_only=False), critical=True)
             .sign(key, hashes.SHA256()))
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _san(name: str) -> x509.GeneralName:

@@ -12,14 +12,17 @@ import os
 
 from . import HARBOR_VERSION, __version__, certificates, tree
 
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+OK, WARNING, CRITICAL, UNKNOWN, NOT_YET_VALID = 0, 1, 2, 3, 4
 EXIT_CODES = {
     OK: "every certificate is valid beyond the warning window",
     WARNING: "a certificate expires within the warning window",
-    CRITICAL: "a certificate has expired (or is not valid yet)",
+    CRITICAL: "a certificate has expired",
     UNKNOWN: "no generation to read, or a bad --warning-days / HARBOR_CERT_WARNING_DAYS",
+    NOT_YET_VALID: "a certificate is not valid until a later date than this host's clock "
+                   "(the clock is behind, or was ahead when it was made); none has expired",
 }
-_LABEL = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+_LABEL = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN",
+          NOT_YET_VALID: "NOT VALID YET"}
 
 
 def report(out: str, window: int, at: datetime.datetime | None = None) -> dict:
@@ -37,7 +40,9 @@ def report(out: str, window: int, at: datetime.datetime | None = None) -> dict:
     made = datetime.datetime.fromtimestamp(os.stat(marker_path).st_mtime, datetime.timezone.utc)
     entries = certificates.in_use(current)
     states = [c.state(at, window) for c in entries]
-    code = CRITICAL if "expired" in states else WARNING if "expiring" in states else OK
+    code = (CRITICAL if "expired" in states else
+            NOT_YET_VALID if certificates.NOT_YET_VALID in states else
+            WARNING if "expiring" in states else OK)
     result.update({
         "generation": marker.get("generation"),
         "made": certificates.iso(made),
@@ -67,8 +72,10 @@ def text(r: dict) -> str:
     ]
     for c in r["certificates"]:
         origin = "made by the wrapper" if c["made_by"] == "wrapper" else f"from {c['variable']}"
+        state = (f"NOT VALID UNTIL {c['not_before']} (this host's clock: {r['checked']})"
+                 if c["state"] == certificates.NOT_YET_VALID else c["state"].upper())
         lines += [
-            f"{c['role']} ({origin}): {c['state'].upper()}",
+            f"{c['role']} ({origin}): {state}",
             f"  file:        {c['file']}",
             f"  subject:     {c['subject']}",
             f"  issuer:      {c['issuer']}",
