@@ -2,8 +2,9 @@
 
 Items are files in DIR/.store. An item is created by writing a complete temporary file and
 hard-linking it to its final name: link() fails when the name exists, atomically, on local
-file systems and on NFS alike. So concurrent wrappers agree on the first item written, and
-a killed wrapper leaves either no item or a whole one. Where the file system has no hard
+file systems and on NFS alike. So concurrent wrappers agree on the first item written (with
+or without a working lock: get_or_create never replaces a complete item), and a killed
+wrapper leaves either no item or a whole one. Where the file system has no hard
 links, the complete temporary file is renamed to the final name unless it exists
 (renameat2 RENAME_NOREPLACE): never an empty or partial item.
 """
@@ -45,28 +46,54 @@ class Store:
         return temp
 
     def get_or_create(self, name: str, make) -> tuple[bytes, bool]:
-        """(value, created_now). make() runs only when the item does not exist yet."""
+        """(value, created_now). make() runs only when the item does not exist yet. Never
+        replaces a complete item: the name is taken with link() (or RENAME_NOREPLACE), which
+        fails when it exists, so every concurrent wrapper gets the first complete item."""
         existing = self.read(name)
         if existing is not None:
             return existing, False
-        temp = self._temp(name, make())
+        if os.path.lexists(self.path(name)):  # empty: see read()
+            return self._repair_empty(name, make)
+        created = self._take(name, make())
+        value = self.read(name)
+        if value is None and os.path.lexists(self.path(name)):
+            return self._repair_empty(name, make)  # an older version's run wrote it empty
+        return value, created
+
+    def _take(self, name: str, data: bytes) -> bool:
+        """Give name the complete data unless it exists, atomically; True if this did."""
+        temp = self._temp(name, data)
         try:
-            if os.path.lexists(self.path(name)):  # empty: see read()
-                fs.replace(temp, self.path(name))
-                return self.read(name), True
             try:
                 fs.link(temp, self.path(name))
-                created = True
+                return True
             except FileExistsError:
-                created = False
+                return False
             except OSError as err:  # file systems without hard links
                 if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
                     raise
-                created = fs.rename_noreplace(temp, self.path(name))
+                return fs.rename_noreplace(temp, self.path(name))
         finally:
             if os.path.lexists(temp):
                 fs.unlink(temp)
-        return self.read(name), created
+
+    def _repair_empty(self, name: str, make) -> tuple[bytes, bool]:
+        """An empty item an older version's killed run left. Concurrent wrappers decide its
+        value under the same no-replace primitive, at <name>.repaired (kept: removing it
+        would let a late wrapper decide again); the empty file is then replaced by that
+        value, by whoever comes first: they all write the same bytes."""
+        repaired = f"{name}.repaired"
+        created = False
+        value = self.read(repaired)
+        if value is None:
+            created = self._take(repaired, make())
+            value = self.read(repaired)
+        if value is None:  # an empty <name>.repaired: not ours to decide on
+            raise OSError(errno.EIO, "empty store item", self.path(repaired))
+        if self.read(name) is None:
+            fs.replace(self._temp(name, value), self.path(name))
+        current = self.read(name)
+        return current if current is not None else value, created
 
     def clean_temporaries(self, stale_seconds: float) -> None:
         """Temporary files of killed runs (this far from now either way: never a live one's)."""

@@ -153,8 +153,11 @@ def _no_symlinks_below(out: str, relative: str, refuse, depth: int) -> None:
 
 
 class locked:
-    """Serialise writers on one DIR. fcntl locks work on NFSv4; correctness does not depend
-    on them (items and generations are created atomically), they only avoid wasted work."""
+    """Serialise writers on one DIR. fcntl locks work on local file systems and NFSv4;
+    correctness does not depend on them (store items and generations are created with
+    no-replace primitives, what is published is checked), they only avoid wasted work. Where
+    the lock cannot be taken (ENOLCK: NFSv3 without a lock manager, some NAS, FUSE and SMB
+    mounts) the run says so once on stderr and goes on."""
 
     def __init__(self, out: str):
         self.out = out
@@ -167,8 +170,13 @@ class locked:
         self.fd = fs.open_lock(os.path.join(self.out, LOCK))
         try:
             fcntl.lockf(self.fd, fcntl.LOCK_EX)
-        except OSError:
-            pass
+        except OSError as err:
+            import sys
+
+            print(f"harbor-setupwrapper: warning: cannot lock {os.path.join(self.out, LOCK)} "
+                  f"({err.strerror or err}); going on without the lock, safely: concurrent "
+                  "runs agree on every key and certificate, they may only repeat work",
+                  file=sys.stderr)
         return self
 
     def __exit__(self, *exc):
