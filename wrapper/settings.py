@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from environs import FileAwareEnv
 
 from . import schema
+from .quoting import shown_value
 from .schema import BOOL, BY_ENV, ENUM, FLOAT, INT, JSON, LIST, PORT, SETTINGS
 
 DEFAULT, FROM_FILE, FROM_VARIABLE, FROM_VARIABLE_FILE = "default", "file", "variable", "variable file"
@@ -109,13 +110,6 @@ def _is_utf8(text: str) -> bool:
 
 def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def shown_value(raw: str, limit: int = 60) -> str:
-    """A value as error messages quote it: repr, cut after `limit` characters."""
-    if len(raw) <= limit:
-        return repr(raw)
-    return f"{raw[:limit]!r}... ({len(raw)} characters)"
 
 
 def _to_env_string(value: Any) -> str:

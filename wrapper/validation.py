@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from . import certificates, schema
 from .internal_tls import REQUIRED_FILES as INTERNAL_TLS_FILES
+from .quoting import shown_value
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*\.?", re.ASCII)
@@ -160,8 +161,6 @@ def _check_kind(setting, value, err) -> None:
 
 
 def _shown(value: str) -> str:
-    from .settings import shown_value
-
     return shown_value(value)
 
 
