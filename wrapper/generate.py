@@ -161,6 +161,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
             marker["inputs"] = inputs_fingerprint(hmac_key, variables, out, link_fixed, paths)
         generation = tree.publish(out, files, marker, chown)
         tree.clean(out, keep=generation)
+        tree.settle(out, files, marker, chown)
         store.clean_temporaries(tree.STALE_SECONDS)
         datadir.write_upstream_keys(store, data_volume, chown)
         steps.done("write", f"generation {generation}"

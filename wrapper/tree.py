@@ -267,6 +267,24 @@ def publish(out: str, files, marker: dict, chown: bool) -> str:
     return name
 
 
+def current_complete(out: str) -> bool:
+    """`current` names a generation that is there, marker included."""
+    name = current_generation(out)
+    return name is not None and os.path.isfile(os.path.join(out, GENERATIONS, name, MARKER))
+
+
+def settle(out: str, files, marker: dict, chown: bool, attempts: int = 8) -> None:
+    """After clean(): `current` names a complete generation. Without a working lock a racing
+    run's clean() can remove the generation another run has just made current (each checks
+    `current` before it removes one, but not atomically with it); every run that removes or
+    publishes checks afterwards, so the last one to act leaves a complete tree."""
+    for _ in range(attempts):
+        if current_complete(out) and links_ok(out):
+            return
+        publish(out, files, marker, chown)
+    raise OSError(f"{out}: concurrent runs kept removing the generation in use")
+
+
 def clean(out: str, keep: str) -> None:
     """Drop old generations (keeping the newest KEEP_OLD besides `keep`), folders and links
     left by killed runs."""
@@ -287,7 +305,8 @@ def clean(out: str, keep: str) -> None:
         elif entry != keep:
             old.append((mtime, path))
     for _, path in sorted(old, reverse=True)[KEEP_OLD:]:
-        _discard(generations, path)
+        if current_generation(out) != os.path.basename(path):  # a racing run's, made current
+            _discard(generations, path)
     for entry in os.listdir(out):
         base, sep, _ = entry.partition(".tmp-")
         if sep and base in (CURRENT, *LINKED) and os.path.islink(os.path.join(out, entry)):
