@@ -136,9 +136,10 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
     from . import pki
 
     token_key = item("token/private_key.pem", make_token_key or pki.new_token_key)
-    token_cert = store.read("token/root.crt")
+    # made once like every item, so that racing runs publish the same one
+    token_cert = item("token/root.crt", lambda: pki.token_cert(token_key))
     window = v["cert_warning_days"]
-    if token_cert is None or not pki.key_matches(token_cert, token_key, trusted=True) or \
+    if not pki.key_matches(token_cert, token_key, trusted=True) or \
             certificates.renewal_due(token_cert, None, window):
         token_cert = pki.token_cert(token_key)
         store.replace("token/root.crt", token_cert)
