@@ -330,8 +330,6 @@ def _check_trusted_cas(s, err):
     from .components.shared import trusted_ca_key
     from .input_files import UnreadableFile, read_regular_file
 
-    from .settings import shown_value
-
     name = env("trusted_ca_files")
     accepted = ("accepted: PEM files of CA certificates (basic constraints CA:TRUE), "
                 "comma-separated")
