@@ -1,4 +1,4 @@
-"""Command line: generate, init-data, check, show, status, variables, restore-keys."""
+"""Command line: generate, init-data, check, show, status, variables, restore-keys, rollback."""
 
 from __future__ import annotations
 
@@ -54,6 +54,14 @@ def _parser():
                          help="the wrapper's folder (default: $HARBOR_SETUP_DIR or /harbor-setup)")
     restore.add_argument("--storage", default="/storage",
                          help="the registry's data folder (/storage); '' for object storage")
+    back = commands.add_parser(
+        "rollback", help="undo a PostgreSQL upgrade: put the snapshot taken before it back, "
+                         "remove the upgraded cluster, set the recorded Harbor version back")
+    back.add_argument("--drop", action="store_true", help="delete the snapshot instead")
+    back.add_argument("--database", default="/data/database",
+                      help="the database folder (harbor-db's PGDATA; default /data/database)")
+    back.add_argument("--out", default=os.environ.get("HARBOR_SETUP_DIR", "/harbor-setup"),
+                      help="the wrapper's folder (default: $HARBOR_SETUP_DIR or /harbor-setup)")
     variables = commands.add_parser("variables", help="the variable reference")
     variables.add_argument("--format", choices=("markdown", "env"), default="markdown",
                            help="a Markdown table (README) or an .env example (compose)")
@@ -156,6 +164,27 @@ def _fast_rerun(out: str, link_fixed: bool) -> bool:
     return True
 
 
+def _rollback(args) -> int:
+    from . import db_snapshot
+    from .store import Store
+
+    say = lambda line: print(f"harbor-setupwrapper: {line}", file=sys.stderr)  # noqa: E731
+    store = Store(os.path.join(os.path.abspath(args.out), ".store"))
+    try:
+        if not os.path.isdir(args.database):
+            raise db_snapshot.Refused(f"{args.database} is not a folder: mount the database "
+                                      "volume there")
+        if not os.path.isdir(store.root):
+            raise db_snapshot.Refused(f"{store.root} is not a folder: mount the wrapper's "
+                                      "volume at --out")
+        action = db_snapshot.drop if args.drop else db_snapshot.rollback
+        action(args.database, store, os.environ, say)
+    except db_snapshot.Refused as err:
+        say(f"refused, nothing was changed: {err}")
+        return EXIT_REFUSED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     _tolerant_output()
     argv = sys.argv[1:] if argv is None else argv
@@ -174,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "init-data":
         return _init_data(args.root)
+    if args.command == "rollback":
+        return _rollback(args)
     if args.command == "status":
         from .status import main as status
 

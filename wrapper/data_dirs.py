@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Iterator
 
+from . import db_snapshot
 from .context import HARBOR_UID
 
 POSTGRES_UID = 999  # harbor-db's postgres user
@@ -139,4 +140,6 @@ def init_data(root: str, dirs=DATA_DIRS, disk: Disk | None = None,
             done += f" ({handed} entries below)"
         say(f"harbor-setupwrapper: data {want.name:<21} {want.uid}:{want.gid} "
             f"{want.mode:04o}  {done}")
+    if not problems:  # the database snapshot, when this start would upgrade PostgreSQL
+        problems += db_snapshot.before_upgrade(root, say)
     return problems

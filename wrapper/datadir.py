@@ -23,6 +23,7 @@ VARIABLE = "HARBOR_DATA_VOLUME"
 TAG_VARIABLE = "HARBOR_IMAGE_TAG"
 VERSION_ITEM = "data/harbor-version"
 LAYOUT_ITEM = "data/database-layout"
+PREVIOUS_VERSION_ITEM = "data/harbor-version-before"
 DATABASE = "database"
 # store item -> upstream's file under DATA (prepare: 10000:10000 0600, folders root 0755)
 UPSTREAM_KEYS = {
@@ -172,6 +173,8 @@ class Guard:
         if not os.path.isdir(self.store.root):
             return
         if self.recorded != self.tag:
+            if self.recorded:  # the database snapshot before an upgrade records it
+                self.store.replace(PREVIOUS_VERSION_ITEM, self.recorded.encode())
             self.store.replace(VERSION_ITEM, self.tag.encode())
         if self.layout and self._read(LAYOUT_ITEM) != self.layout:
             self.store.replace(LAYOUT_ITEM, self.layout.encode())

@@ -185,6 +185,11 @@ SETTINGS: tuple[Setting, ...] = (
       "Maximum lifetime of a connection (Go duration)."),
     S("database.conn_max_idle_time", DURATION, "0",
       "Maximum idle time of a connection (Go duration)."),
+    S("database.upgrade_snapshot", BOOL, True,
+      "Before the database image upgrades PostgreSQL (a pg15 cluster and no pg18), init-data "
+      "copies the old cluster beside it (snapshot-pg15, refused when the volume lacks room for "
+      "it and the upgrade); `rollback` puts it back (README: Day 2, upgrade and rollback).",
+      addition=True),
     S("external_database.harbor.host", HOST, None, "External PostgreSQL host."),
     S("external_database.harbor.port", PORT, 5432, "External PostgreSQL port."),
     S("external_database.harbor.db_name", STR, "registry", "External database name."),

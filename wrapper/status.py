@@ -1,6 +1,7 @@
 """`status`: the current generation and every certificate in use, for people and monitoring.
 
-Reads only (a read-only folder is fine: no lock, no store access). Exit codes follow the
+Reads only (a read-only folder is fine: no lock; of the store it reads the database snapshot's
+record only). Exit codes follow the
 monitoring-plugin convention, so Nagios-style checks and scripts can call it as it is.
 """
 
@@ -10,7 +11,7 @@ import datetime
 import json
 import os
 
-from . import HARBOR_VERSION, __version__, certificates, tree
+from . import HARBOR_VERSION, __version__, certificates, db_snapshot, tree
 
 OK, WARNING, CRITICAL, UNKNOWN, NOT_YET_VALID = 0, 1, 2, 3, 4
 EXIT_CODES = {
@@ -54,6 +55,7 @@ def report(out: str, window: int, at: datetime.datetime | None = None) -> dict:
         "code": code, "status": _LABEL[code],
         "certificates": [c.as_dict(at, window) for c in entries],
         "warnings": certificates.warnings(entries, window, at),
+        "database_snapshot": db_snapshot.status_entry(os.path.join(out, ".store"), at),
     })
     return result
 
@@ -82,6 +84,17 @@ def text(r: dict) -> str:
             f"  SANs:        {', '.join(c['sans']) or '-'}",
             f"  SHA-256:     {c['sha256']}",
             f"  valid:       {c['not_before']} to {c['not_after']} ({c['days_left']} days left)",
+        ]
+    snap = r.get("database_snapshot")
+    if snap:
+        lines += [
+            f"database snapshot: {snap['cluster']} before the upgrade "
+            f"(Harbor {snap['harbor_version'] or 'unknown'} ran on it)",
+            f"  folder:      {snap['path']} (in the database volume)",
+            f"  size:        {snap['size']}",
+            f"  taken:       {snap['taken']} ({snap['age']} ago)",
+            f"  roll back:   {snap['rollback']}",
+            f"  drop it:     {snap['drop']}",
         ]
     for warning in r["warnings"]:
         lines.append(f"warning: {warning}")
