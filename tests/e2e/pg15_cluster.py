@@ -3,7 +3,8 @@
 Harbor v2.14's harbor-db image ran `initdb` (PostgreSQL 15: data checksums off) in
 $PGDATA/pg15 as postgres (999), user postgres, UTF-8, en_US.UTF-8, with `host all all all
 scram-sha-256` appended to pg_hba.conf and the server listening on every address; its
-initial-registry.sql made the database "registry". `make_pg15` does the same with the
+initial-registry.sql made the database "registry" with its schema_migrations table. `make_pg15`
+does the same with the
 stand-in image's /usr/pgsql/15/bin (Debian bookworm's postgresql-15), then runs the SQL given.
 
 One thing is removed: Debian's 15.20 gives every column it creates an attribute option
@@ -30,6 +31,7 @@ $B/pg_ctl -D "$D" -o "-c listen_addresses=''" -w start >/dev/null
 psql() { $B/psql -h /run/postgresql -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 psql -d postgres -v pw="$PW" <<< "ALTER USER postgres WITH SUPERUSER PASSWORD :'pw'"
 psql -d postgres -c "CREATE DATABASE registry ENCODING 'UTF8'"
+psql -d registry -c "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
 psql -d registry -f /setup.sql
 if [ "$CLEAR_ATTVER" = 1 ]; then
     psql -d registry -c "UPDATE pg_attribute SET attoptions = NULL
