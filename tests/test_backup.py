@@ -40,6 +40,23 @@ def test_restore_keys_puts_store_and_registry_back(tmp_path):
     assert "restored key store" in result.stderr and "restored registry data" in result.stderr
 
 
+def test_restore_forgets_the_database_folder_the_backup_ran_on(tmp_path):
+    """A host folder's store records database/pg18; the restore starts an empty one that
+    pg_restore fills, which the guard would refuse as a database that disappeared."""
+    from wrapper.datadir import LAYOUT_ITEM, VERSION_ITEM, Guard
+
+    backup = backup_folder(tmp_path)
+    (backup / "store/data").mkdir()
+    (backup / "store" / LAYOUT_ITEM).write_bytes(b"pg18")
+    (backup / "store" / VERSION_ITEM).write_bytes(b"v2.15.2")
+    data = tmp_path / "data"
+    data.mkdir()
+    restore_keys(str(backup), str(data / "harbor-setup"), None, False)
+    assert not (data / "harbor-setup/.store" / LAYOUT_ITEM).exists()
+    assert (data / "harbor-setup/.store" / VERSION_ITEM).read_bytes() == b"v2.15.2"
+    Guard(str(data / "harbor-setup"), {"HARBOR_DATA_VOLUME": str(data)})  # not refused
+
+
 def test_restore_keys_refuses_a_deployment_with_keys_and_changes_nothing(tmp_path):
     backup = backup_folder(tmp_path)
     (tmp_path / "out/.store").mkdir(parents=True)

@@ -12,7 +12,7 @@ import os
 import shutil
 
 from .context import HARBOR_UID
-from .datadir import Refused
+from .datadir import LAYOUT_ITEM, Refused
 
 STORE = ".store"
 
@@ -48,6 +48,11 @@ def restore_keys(backup: str, out: str, storage: str | None, chown: bool) -> lis
     os.makedirs(out, exist_ok=True)
     temp = f"{target}.restoring-{os.getpid()}"
     shutil.copytree(source, temp, symlinks=True)
+    # the database comes back through pg_restore into a new cluster, not as the folder the
+    # record names: the guard would refuse the empty database folder it finds first
+    layout = os.path.join(temp, LAYOUT_ITEM)
+    if os.path.lexists(layout):
+        os.unlink(layout)
     os.chmod(temp, 0o700)
     if os.path.isdir(target):
         os.rmdir(target)  # empty, checked above
