@@ -195,7 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"harbor-setupwrapper: cannot write: {err}", file=sys.stderr)
         return 1
-    args = _parser().parse_args(argv)
+    if plain:  # already parsed: argparse is not even imported
+        from types import SimpleNamespace
+
+        args = SimpleNamespace(command="generate", out=plain[0], link_fixed_paths=plain[1],
+                               renew_ca=[])
+    else:
+        args = _parser().parse_args(argv)
     if args.command == "variables":
         from .docs import env_example, variables_table
 

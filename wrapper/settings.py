@@ -358,9 +358,8 @@ def load(variables: Mapping[str, str] | None = None) -> Settings:
         return None
 
     sources = {s.key: given(s) or DEFAULT for s in SETTINGS}
-    blocks = {b for b in schema.BLOCKS
-              if any(sources[s.key] != DEFAULT for s in SETTINGS if s.block == b)
-              or b in file_top}
+    given_blocks = {s.block for s in SETTINGS if sources[s.key] != DEFAULT}
+    blocks = {b for b in schema.BLOCKS if b in given_blocks or b in file_top}
 
     env = _Env(usable, file_layer, secret_files)
     defaults = _dynamic_defaults(file_top if config_file else None)

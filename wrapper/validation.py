@@ -325,6 +325,8 @@ def _check_files(s, err):
 
 def _check_trusted_cas(s, err):
     """Each file of the trust bundle: readable, PEM, and every certificate in it a CA."""
+    if not s.values["trusted_ca_files"]:
+        return  # and cryptography stays unloaded: a re-render may not need it at all
     from cryptography import x509
 
     from .components.shared import trusted_ca_key
