@@ -81,3 +81,25 @@ def test_the_marker_holds_one_expiry_state_read_as_plain_epochs():
         assert expiry_due({k: v for k, v in quiet.items() if k != missing}, now)
     assert expiry_due({**quiet, "renew_at": "soon"}, now)
     assert expiry_due({}, now) and expiry_due(None, now)
+
+
+def test_a_rerender_with_the_same_certificates_loads_no_cryptography(out):
+    """One input changed, no certificate due: the checks the current generation passed are
+    not repeated (its marker lists their verdicts), so cryptography stays unloaded."""
+    from pathlib import Path
+
+    assert generate(out, HARBOR_INTERNAL_TLS_ENABLED="true").returncode == 0
+    before = json.loads((out / "ready").read_text())
+    assert before["verified"]
+    variables = {**BASE, "HARBOR_INTERNAL_TLS_ENABLED": "true", "HARBOR_LOG_LEVEL": "debug"}
+    result = subprocess.run([sys.executable, "-c", PROBE, "generate", "--out", str(out)],
+                            cwd=REPO, env=clean_env(variables), capture_output=True, text=True,
+                            check=True)
+    probe = json.loads(result.stdout)
+    assert probe["code"] == 0 and "unchanged" not in result.stderr, result.stderr
+    assert [m for m in probe["modules"] if m.startswith("cryptography")] == []
+    after = json.loads((out / "ready").read_text())
+    assert after["generation"] != before["generation"]
+    assert {k: after[k] for k in ("renew_at", "warn_at", "valid_from", "verified")} == \
+        {k: before[k] for k in ("renew_at", "warn_at", "valid_from", "verified")}
+    assert "LOG_LEVEL=debug" in Path(out / "config/core/env").read_text()

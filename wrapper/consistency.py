@@ -8,6 +8,8 @@ published); tests read a published tree with problems().
 
 from __future__ import annotations
 
+from .marker import verdict
+
 REGISTRY_PASSWD = "config/registry/passwd"
 
 # (variable, the env files that carry it when they exist)
@@ -36,9 +38,9 @@ def env(data: bytes | None) -> dict[str, str]:
     return result
 
 
-def problems(read) -> list[str]:
+def problems(read, verified: frozenset[str] = frozenset()) -> list[str]:
     """read(path inside the generation) -> bytes or None. Names files and variables, never
-    a value."""
+    a value. verified: verdicts (keys.verdict) of checks passed before, not repeated."""
     found = []
     envs = {}
 
@@ -62,7 +64,8 @@ def problems(read) -> list[str]:
         found += _htpasswd_problems(read(REGISTRY_PASSWD),
                                     core.get("REGISTRY_CREDENTIAL_USERNAME", ""),
                                     core.get("REGISTRY_CREDENTIAL_PASSWORD", ""))
-    found += _token_problems(read("secret/core/private_key.pem"), read("secret/registry/root.crt"))
+    found += _token_problems(read("secret/core/private_key.pem"), read("secret/registry/root.crt"),
+                             verified)
     return found
 
 
@@ -88,8 +91,14 @@ def _htpasswd_problems(entry: bytes | None, user: str, password: str) -> list[st
     return []
 
 
-def _token_problems(key: bytes | None, cert: bytes | None) -> list[str]:
+def token_verdict(key: bytes, cert: bytes) -> str:
+    return verdict("token pair", key, cert)
+
+
+def _token_problems(key: bytes | None, cert: bytes | None, verified=frozenset()) -> list[str]:
     if key is None and cert is None:
+        return []
+    if key is not None and cert is not None and token_verdict(key, cert) in verified:
         return []
     from . import pki
 
@@ -101,9 +110,12 @@ def _token_problems(key: bytes | None, cert: bytes | None) -> list[str]:
     return ["secret/registry/root.crt is not the certificate of secret/core/private_key.pem"]
 
 
-def check(files) -> None:
-    """Raises Inconsistent for files (wrapper.files.File) that do not agree."""
+def check(files, verified: frozenset[str] = frozenset()) -> set[str]:
+    """Raises Inconsistent for files (wrapper.files.File) that do not agree; returns the
+    verdicts to record in the marker."""
     by_path = {f.path: f.content for f in files}
-    found = problems(by_path.get)
+    found = problems(by_path.get, verified)
     if found:
         raise Inconsistent(found)
+    key, cert = by_path.get("secret/core/private_key.pem"), by_path.get("secret/registry/root.crt")
+    return {token_verdict(key, cert)} if key is not None and cert is not None else set()

@@ -13,6 +13,7 @@ import os
 from . import HARBOR_VERSION, __version__, tree
 from .fast_path import (hmac_sha256, input_paths, inputs_fingerprint, link,  # noqa: F401
                         templates_digest, unchanged)
+from . import marker as markers
 from .marker import CHECKED, expiry_due
 from .shims import shim_files, shim_sources  # noqa: F401
 from .steps import Steps
@@ -135,14 +136,17 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         adopted = datadir.adopt(store, data_volume)
         if adopted:
             steps.done("adopt", f"kept from {data_volume}: " + ", ".join(adopted))
+        verified = markers.verified(marker)
         keys = keymaker.ensure(store, s, recover_secretkey=_secretkey_in_current(out),
                                make_token_key=token_key,
-                               recover_database_password=_database_password_in_current(out))
+                               recover_database_password=_database_password_in_current(out),
+                               verified=verified)
         steps.done("keys", f"{len(keys.created)} made now" if keys.created else "all kept")
 
         warm_up.join()
         files = render_all(s, keys, Paths(out)) + shims
-        consistency.check(files)  # never publish a tree whose components disagree
+        # never publish a tree whose components disagree
+        checked = keys.checked | consistency.check(files, verified)
         steps.done("render", f"{len(files)} files")
 
         if not chown:
@@ -151,10 +155,15 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
         settings_hash = fingerprint(hmac_key, s, out, shims, link_fixed)
         name = tree.content_hash(files) + "-" + settings_hash[:12]
         previous = (marker or {}).get("generation")
+        window = s.values["cert_warning_days"]
+        scheduled = markers.schedule_verdict(files, window)
+        if scheduled in verified:  # the same certificates as the current generation's
+            schedule = {k: marker[k] for k in markers.SCHEDULE}
+        else:
+            schedule = certificates.schedule({f.path: f.content for f in files}, window)
         marker = {"settings": settings_hash, "generation": name, "wrapper": __version__,
-                  "harbor": HARBOR_VERSION, "checked": CHECKED,
-                  **certificates.schedule({f.path: f.content for f in files},
-                                          s.values["cert_warning_days"])}
+                  "harbor": HARBOR_VERSION, "checked": CHECKED, **schedule,
+                  "verified": sorted(checked | {scheduled})}
         paths = input_paths(variables) if variables is not None else None
         if paths is not None:
             marker["input_paths"] = paths

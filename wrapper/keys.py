@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from . import certificates, consistency, internal_tls
+from .marker import verdict
 from .settings import InvalidSettings
 from .store import Store
 
@@ -50,9 +51,16 @@ class Keys:
     internal_ca: bytes | None = None
     internal: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # stem -> (crt, key)
     created: list[str] = field(default_factory=list)
+    checked: set[str] = field(default_factory=set)  # verdicts for the marker: see verdict()
 
     def __repr__(self) -> str:
         return f"Keys(<{len(self.__dataclass_fields__)} fields, masked>)"
+
+
+def _pki():
+    from . import pki
+
+    return pki
 
 
 def server_names(s) -> list[str]:
@@ -87,7 +95,9 @@ def conflicts(store: Store, s) -> list[str]:
 
 
 def ensure(store: Store, s, recover_secretkey: bytes | None = None,
-           make_token_key=None, recover_database_password: bytes | None = None) -> Keys:
+           make_token_key=None, recover_database_password: bytes | None = None,
+           verified: frozenset[str] = frozenset()) -> Keys:
+    """verified: the current marker's verdicts, when its expiry state is quiet."""
     created: list[str] = []
     errors: list[str] = []
 
@@ -133,17 +143,17 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
     if errors:
         raise InvalidSettings(errors)
 
-    from . import pki
-
-    token_key = item("token/private_key.pem", make_token_key or pki.new_token_key)
+    token_key = item("token/private_key.pem", make_token_key or (lambda: _pki().new_token_key()))
     # made once like every item, so that racing runs publish the same one
-    token_cert = item("token/root.crt", lambda: pki.token_cert(token_key))
+    token_cert = item("token/root.crt", lambda: _pki().token_cert(token_key))
     window = v["cert_warning_days"]
-    if not pki.key_matches(token_cert, token_key, trusted=True) or \
-            certificates.renewal_due(token_cert, None, window):
-        token_cert = pki.token_cert(token_key)
+    if verdict("token", token_cert, token_key, str(window)) not in verified and (
+            not _pki().key_matches(token_cert, token_key, trusted=True)
+            or certificates.renewal_due(token_cert, None, window)):
+        token_cert = _pki().token_cert(token_key)
         store.replace("token/root.crt", token_cert)
         created.append("token/root.crt")
+    checked = {verdict("token", token_cert, token_key, str(window))}
 
     keys = Keys(
         secretkey=secretkey.decode(), core_secret=core_secret.decode(),
@@ -151,51 +161,63 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
         registry_password=registry_password.decode(), registry_htpasswd=htpasswd_entry.decode(),
         robot_prefix=robot_prefix.decode(), registry_http_secret=http_secret.decode(),
         database_password=db_password.decode(), token_key=token_key, token_cert=token_cert,
-        created=created)
+        created=created, checked=checked)
     days = v["https.cert_validity_days"]
     if s.https:
         if v["https.certificate"]:
             keys.https_cert = s.input_files["https.certificate"]
             keys.https_key = s.input_files["https.private_key"]
         else:
-            _own_server_certificate(store, keys, server_names(s), days, item, window)
+            _own_server_certificate(store, keys, server_names(s), days, item, window,
+                                    verified)
     if s.on("internal_tls"):
-        _internal_certificates(store, s, keys, days, item, window)
+        _internal_certificates(store, s, keys, days, item, window, verified)
     return keys
 
 
 def _ca(store: Store, keys: Keys, item, name: str, common_name: str,
-        days: int) -> tuple[bytes, bytes]:
+        days: int, verified: frozenset[str]) -> tuple[bytes, bytes]:
     """A CA kept as one item (key then certificate), so that racing wrappers agree on it.
     One made under a clock that was ahead is re-issued for the same key."""
-    from . import pki
-
     days = max(days, CA_MIN_DAYS)
-    bundle = item(name, lambda: b"".join(pki.new_ca(common_name, days)))
+    bundle = item(name, lambda: b"".join(_pki().new_ca(common_name, days)))
     cut = bundle.index(b"-----BEGIN CERTIFICATE-----")
     key, cert = bundle[:cut], bundle[cut:]
-    if certificates.made_ahead(pki.load_certs(cert)[0]):
-        cert = pki.reissue_ca(key, cert)
+    if verdict("ca", bundle) not in verified and \
+            certificates.made_ahead(_pki().load_certs(cert)[0]):
+        cert = _pki().reissue_ca(key, cert)
         store.replace(name, key + cert)
         keys.created.append(name)
+    keys.checked.add(verdict("ca", key + cert))
     return key, cert
 
 
 def _leaf(store: Store, keys: Keys, item, ca: tuple[bytes, bytes], stem: str,
-          names: list[str], days: int, window: int) -> tuple[bytes, bytes]:
+          names: list[str], days: int, window: int,
+          verified: frozenset[str]) -> tuple[bytes, bytes]:
     """(certificate, key); the key is made once, the certificate re-issued when names change
     or when it expires within the warning window (same CA, same key, same names)."""
-    from . import pki
+    key = item(f"{stem}.key", lambda: _pki().new_ec_key())
+    cert = item(f"{stem}.crt", lambda: _pki().issue(*ca, key, names[0], names, days))
 
-    key = item(f"{stem}.key", pki.new_ec_key)
-    cert = item(f"{stem}.crt", lambda: pki.issue(*ca, key, names[0], names, days))
-    wanted = {str(ipaddress.ip_address(n)) if _is_ip(n) else n for n in names}
-    if pki.sans_of(pki.load_certs(cert)[0]) != wanted or not pki.key_matches(cert, key, True) \
-            or certificates.renewal_due(cert, ca[1], window) or _outlives(cert, days):
-        cert = pki.issue(*ca, key, names[0], names, days)
+    def passed(cert: bytes) -> str:
+        return verdict("leaf", cert, key, ca[1], "\0".join(names), str(days), str(window))
+
+    if passed(cert) not in verified and _leaf_due(cert, key, ca, names, days, window):
+        cert = _pki().issue(*ca, key, names[0], names, days)
         store.replace(f"{stem}.crt", cert)
         keys.created.append(f"{stem}.crt")
+    keys.checked.add(passed(cert))
     return cert, key
+
+
+def _leaf_due(cert: bytes, key: bytes, ca: tuple[bytes, bytes], names: list[str], days: int,
+              window: int) -> bool:
+    pki = _pki()
+    wanted = {str(ipaddress.ip_address(n)) if _is_ip(n) else n for n in names}
+    return pki.sans_of(pki.load_certs(cert)[0]) != wanted or \
+        not pki.key_matches(cert, key, True) or \
+        certificates.renewal_due(cert, ca[1], window) or _outlives(cert, days)
 
 
 def _outlives(cert_pem: bytes, days: int) -> bool:
@@ -211,13 +233,15 @@ def _outlives(cert_pem: bytes, days: int) -> bool:
 
 
 def _own_server_certificate(store: Store, keys: Keys, names: list[str], days: int, item,
-                            window: int):
-    ca = _ca(store, keys, item, "https/ca.pem", "Harbor CA (harbor-setupwrapper)", days)
-    cert, key = _leaf(store, keys, item, ca, "https/server", names, days, window)
+                            window: int, verified: frozenset[str]):
+    ca = _ca(store, keys, item, "https/ca.pem", "Harbor CA (harbor-setupwrapper)", days,
+             verified)
+    cert, key = _leaf(store, keys, item, ca, "https/server", names, days, window, verified)
     keys.https_cert, keys.https_key, keys.https_ca = cert + ca[1], key, ca[1]
 
 
-def _internal_certificates(store: Store, s, keys: Keys, days: int, item, window: int):
+def _internal_certificates(store: Store, s, keys: Keys, days: int, item, window: int,
+                           verified: frozenset[str]):
     internal_db = not s.on("external_database")
     stems = internal_tls.stems(s.values["with_trivy"], internal_db)
     if s.values["internal_tls.dir"]:
@@ -227,12 +251,12 @@ def _internal_certificates(store: Store, s, keys: Keys, days: int, item, window:
                                    s.input_files[f"internal_tls.dir/{stem}.key"])
         return
     ca = _ca(store, keys, item, "internal/ca.pem", "Harbor internal CA (harbor-setupwrapper)",
-             days)
+             days, verified)
     keys.internal_ca = ca[1]
     for stem in stems:
         name = internal_tls.CERTIFICATES[stem]
         keys.internal[stem] = _leaf(store, keys, item, ca, f"internal/{stem}", [name], days,
-                                    window)
+                                    window, verified)
 
 
 def _is_ip(name: str) -> bool:

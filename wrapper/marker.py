@@ -39,3 +39,36 @@ def expiry_due(marker: dict | None, at: float | None = None) -> bool:
     if start is not None and at < start - CLOCK_SKEW_SECONDS:
         return True
     return any(t is not None and at >= t for t in ends)
+
+
+def verdict(*parts: bytes | str) -> str:
+    """The digest under which a certificate check's inputs are recorded in the marker as
+    passed ("verified"). The next run skips a check whose digest the current marker lists
+    while its expiry state is quiet (expiry_due): then nothing time-dependent can have
+    come due, and equal inputs give the same answer; a re-render need not load cryptography."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+def verified(marker: dict | None) -> frozenset[str]:
+    """The verdicts a run may rely on: the current marker's, while its expiry state is quiet."""
+    if not marker or marker.get("checked") != CHECKED or expiry_due(marker):
+        return frozenset()
+    listed = marker.get("verified")
+    return frozenset(v for v in listed if isinstance(v, str)) if isinstance(listed, list) \
+        else frozenset()
+
+
+SCHEDULE = ("renew_at", "warn_at", "valid_from")
+
+
+def schedule_verdict(files, window: int) -> str:
+    """The inputs of certificates.schedule(): every file holding a certificate, the window."""
+    parts = [f"{f.path}\0".encode() + f.content for f in sorted(files, key=lambda f: f.path)
+             if b"-----BEGIN CERTIFICATE-----" in f.content]
+    return verdict("schedule", str(window), *parts)
