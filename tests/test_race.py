@@ -5,6 +5,7 @@ published tree consistent, and a further run changes no byte."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -124,3 +125,30 @@ def test_racing_wrappers_without_a_lock_agree_on_one_key_set(tmp_path, capsys, f
             print(f"\n[race] lock {fault}, {len(hosts)} host name(s), round {round_ + 1}: "
                   f"{RACERS} wrappers in {took:.1f} s, {len(generations)} generation(s) "
                   "consistent, one key set, rerun a byte no-op")
+
+
+def test_a_tree_published_inconsistent_by_an_older_version_is_repaired(out):
+    """What the older version's race left: a registry htpasswd (store and published tree)
+    made from a password the store did not keep, and a marker that says `unchanged`."""
+    import bcrypt
+
+    from test_generate import check_consistent, generate
+
+    assert generate(out).returncode == 0
+    wrong = b"harbor_registry_user:" + bcrypt.hashpw(b"lost" * 8, bcrypt.gensalt(5)) + b"\n"
+    (out / ".store/registry_htpasswd").write_bytes(wrong)
+    generation = Path(os.path.realpath(out / "current"))
+    (generation / "config/registry/passwd").write_bytes(wrong)
+    marker = json.loads((generation / "ready").read_text())
+    del marker["checked"]  # published before the consistency check existed
+    (generation / "ready").write_text(json.dumps(marker))
+    assert consistency.problems(lambda p: (out / p).read_bytes() if (out / p).exists()
+                                else None)
+
+    result = generate(out)
+    assert result.returncode == 0 and "up to date" not in result.stderr, result.stderr
+    check_consistent(out)
+    assert consistency.problems(lambda p: (out / p).read_bytes() if (out / p).exists()
+                                else None) == []
+    assert (out / ".store/registry_htpasswd").read_bytes() != wrong
+    assert "up to date" in generate(out).stderr
