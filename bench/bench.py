@@ -38,12 +38,14 @@ if unchanged(sys.argv[1], os.environ, False, Steps(io.StringIO())):
                       "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
     raise SystemExit(0)
 from wrapper.generate import TokenKeyInAdvance
-import wrapper.pki as pki
 keygen = []
-_made = pki.new_token_key
-def timed():
-    k0 = time.perf_counter(); key = _made(); keygen.append(time.perf_counter() - k0); return key
-pki.new_token_key = timed
+if not os.path.exists(os.path.join(sys.argv[1], ".store", "token", "private_key.pem")):
+    import wrapper.pki as pki  # only then: a re-render need not load cryptography at all
+    _made = pki.new_token_key
+    def timed():
+        k0 = time.perf_counter(); key = _made(); keygen.append(time.perf_counter() - k0)
+        return key
+    pki.new_token_key = timed
 token_key = TokenKeyInAdvance(sys.argv[1])
 from wrapper.settings import load
 result = generate(sys.argv[1], load(), steps=Steps(io.StringIO()), variables=os.environ,
@@ -65,13 +67,18 @@ print(json.dumps({"ms": (time.perf_counter() - t0) * 1000}))
 
 
 def child(code: str, *args: str, env: dict | None = None) -> tuple[dict, float]:
+    """(the child's figures plus its CPU ms as "cpu_ms", wall ms of the whole process)"""
     variables = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
     variables.update(env or {})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=variables,
                           capture_output=True, text=True, check=True)
     wall = (time.perf_counter() - start) * 1000
-    return json.loads(done.stdout), wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = json.loads(done.stdout)
+    result["cpu_ms"] = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return result, wall
 
 
 def command(out: str, env: dict, argv: list[str] | None = None) -> tuple[float, float]:
@@ -104,7 +111,7 @@ def main() -> int:
     keygen = [child(KEYGEN)[0]["ms"] for _ in range(RUNS)]
     cold_minus_keygen = []
     cold, cold_wall, warm, warm_wall, rerender, rerender_wall, rss = [], [], [], [], [], [], []
-    warm_command = []
+    warm_command, rerender_cpu = [], []
     for i in range(RUNS):
         folder = Path(tempfile.mkdtemp(prefix="bench-"))
         try:
@@ -120,6 +127,7 @@ def main() -> int:
             r, w = child(CHILD, out, env={**base, "HARBOR_LOG_LEVEL": f"{'debug' if i % 2 else 'warning'}"})
             assert r["changed"]
             rerender.append(r["ms"]); rerender_wall.append(w); rss.append(r["rss_kb"])
+            rerender_cpu.append(r["cpu_ms"])
         finally:
             shutil.rmtree(folder)
     bare = [command("", {}, [sys.executable, "-c", "pass"]) for _ in range(RUNS * 3)]
@@ -136,7 +144,8 @@ def main() -> int:
         ("  the same as the command", None, median([w for w, _ in warm_command]),
          f"target <= 45 ms ({os.path.basename(COMMAND or 'python -m wrapper')} generate; "
          f"CPU {warm_cpu:.1f} ms)"),
-        ("rerun, one input changed", median(rerender), median(rerender_wall), "target <= 250 ms"),
+        ("rerun, one input changed", median(rerender), median(rerender_wall),
+         f"target <= 250 ms (process; CPU {median(rerender_cpu):.1f} ms)"),
         ("python interpreter start (for reference)", None, startup,
          f"python -c pass, same interpreter; CPU {startup_cpu:.1f} ms"),
     ]
