@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,33 +99,10 @@ def fetch_wheels(name: str) -> None:
     _run_logged(cmd, f"downloading the wheels of {name}")
 
 
-# Pure-Python libraries a double needs that the offline base has not: copied from the test
-# environment (pyproject's test extra) into the image's build context.
-VENDORED = {"harbor-core": ("ldap3", "pyasn1")}
-
-
-def vendor(name: str) -> None:
-    import importlib.util
-
-    target = IMAGES_DIR / name / "vendor"
-    shutil.rmtree(target, ignore_errors=True)
-    for package in VENDORED.get(name, ()):
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError(f"{name} needs the Python package {package}: install the test "
-                               "extra (pip install -e '.[test]')")
-        shutil.copytree(list(spec.submodule_search_locations)[0], target / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    if not VENDORED.get(name):
-        target.mkdir()
-
-
 def build_one(name: str, no_cache: bool = False) -> float:
     dockerfile = IMAGES_DIR / name / "Dockerfile"
     if not dockerfile.is_file():
         raise FileNotFoundError(dockerfile)
-    if name in VENDORED:
-        vendor(name)
     cmd = ["docker", "build", "-q", "-f", str(dockerfile), "-t", image_name(name)]
     if no_cache:
         cmd.append("--no-cache")
