@@ -84,20 +84,21 @@ def _held_by_ancestor(path: str) -> bool:
 
 
 @contextlib.contextmanager
-def host_lock(what: str):
+def host_lock(what: str, path: str = HOST_LOCK):
     """Holds /tmp/e2e-host.lock (see PROTOCOL: one user of the host's engine at a time) around
-    builds and anything else on the host's engine; a no-op when a parent process holds it."""
-    if _held_by_ancestor(HOST_LOCK):
+    builds and anything else on the host's engine; a no-op when a parent process holds it.
+    `path`: another engine's lock (Podman's: /tmp/podman.lock), the same way."""
+    if _held_by_ancestor(path):
         yield
         return
-    with open(HOST_LOCK, "a") as handle:
+    with open(path, "a") as handle:
         started = time.monotonic()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"[e2e] waiting for {HOST_LOCK} ({what})", flush=True)
+            print(f"[e2e] waiting for {path} ({what})", flush=True)
             fcntl.flock(handle, fcntl.LOCK_EX)
-            print(f"[e2e] got {HOST_LOCK} after {time.monotonic() - started:.0f}s", flush=True)
+            print(f"[e2e] got {path} after {time.monotonic() - started:.0f}s", flush=True)
         try:
             yield
         finally:
