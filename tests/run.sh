@@ -56,6 +56,17 @@ if [ ! -x /usr/sbin/slapd ] || ! command -v ldapwhoami >/dev/null 2>&1; then
     echo "[tests] installed slapd and ldap-utils (the LDAP server of the settings tests)"
 fi
 
+if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/lib/podman/netavark ]; then
+    # the Podman tests (tests/e2e/test_podman.py): rootful and rootless (uidmap, slirp4netns),
+    # netavark + aardvark-dns for service names, as on RHEL
+    install_podman() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            podman uidmap slirp4netns fuse-overlayfs netavark aardvark-dns >/dev/null
+    }
+    install_podman || { apt-get update -qq >/dev/null && install_podman; }
+    echo "[tests] installed podman, uidmap, slirp4netns, fuse-overlayfs, netavark, aardvark-dns"
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
