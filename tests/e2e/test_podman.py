@@ -464,25 +464,6 @@ def test_image_contract_holds_in_podman_storage(engine, standin_archive):
         assert health.get("Test") == facts["healthcheck"], name
 
 
-def test_docker_engine_still_works(engine):
-    """Podman's netavark next to Docker's iptables: the Docker engine still runs containers on
-    a network of its own, and they reach each other by name."""
-    with host_lock("docker network check after podman"):
-        assert sh("docker", "info", "-f", "{{.ServerVersion}}").stdout.strip()
-        net = f"harbor-podman-e2e-{engine.mode}"
-        sh("docker", "network", "rm", net, check=False)
-        sh("docker", "network", "create", net)
-        try:
-            sh("docker", "run", "-d", "--rm", "--name", f"{net}-a", "--network", net,
-               BASE_IMAGE_NAME, "sleep", "60")
-            out = sh("docker", "run", "--rm", "--network", net, BASE_IMAGE_NAME,
-                     "getent", "hosts", f"{net}-a").stdout
-            assert f"{net}-a" in out
-        finally:
-            sh("docker", "rm", "-f", f"{net}-a", check=False)
-            sh("docker", "network", "rm", net, check=False)
-
-
 def test_unit_file_verifies():
     """systemd's own check of compose/harbor-podman.service: nothing to report."""
     if shutil.which("systemd-analyze") is None:
@@ -494,3 +475,23 @@ def test_unit_file_verifies():
         result = subprocess.run(["systemd-analyze", "verify", str(unit)],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def test_docker_engine_still_works(podman_lock):
+    """Last, after both Podman engines ran (netavark next to Docker's iptables): the Docker
+    engine still runs containers on a network of its own, and they reach each other by name.
+    Not per engine: each wait for the host lock in between would hold up the rootless part."""
+    with host_lock("docker network check after podman"):
+        assert sh("docker", "info", "-f", "{{.ServerVersion}}").stdout.strip()
+        net = "harbor-podman-e2e-check"
+        sh("docker", "network", "rm", net, check=False)
+        sh("docker", "network", "create", net)
+        try:
+            sh("docker", "run", "-d", "--rm", "--name", f"{net}-a", "--network", net,
+               BASE_IMAGE_NAME, "sleep", "60")
+            out = sh("docker", "run", "--rm", "--network", net, BASE_IMAGE_NAME,
+                     "getent", "hosts", f"{net}-a").stdout
+            assert f"{net}-a" in out
+        finally:
+            sh("docker", "rm", "-f", f"{net}-a", check=False)
+            sh("docker", "network", "rm", net, check=False)
