@@ -4,13 +4,16 @@
 # config file, key and certificate into the harbor-setup volume and links in the fixed-path
 # volumes; each Harbor service mounts the volumes it reads and starts through its shim from
 # /harbor-setup/entrypoints once the wrapper has written it.
-version: '2'
+# Generated from wrapper/deployment/description.py by `python -m wrapper.deployment`: edit there.
+
+version: "2"
+
 services:
   setupwrapper:
     image: ${harbor_wrapper_image}
     command: [generate, --link-fixed-paths]
     labels:
-      io.rancher.container.start_once: 'true'
+      io.rancher.container.start_once: "true"
       {{- if .Values.harbor_host_label }}
       io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
       {{- end }}
@@ -25,7 +28,6 @@ services:
       - harbor-ssl:/etc/harbor/ssl
     environment:
       - HARBOR_HOSTNAME=${harbor_hostname}
-      # Harbor speaks plain http behind Traefik; clients use the external URL
       - HARBOR_PROTOCOL=http
       - HARBOR_EXTERNAL_URL=${harbor_external_url}
       - HARBOR_WITH_TRIVY=${harbor_with_trivy}
@@ -45,7 +47,7 @@ services:
     image: ${harbor_wrapper_image}
     command: [init-data]
     labels:
-      io.rancher.container.start_once: 'true'
+      io.rancher.container.start_once: "true"
       {{- if .Values.harbor_host_label }}
       io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
       {{- end }}
@@ -192,19 +194,19 @@ services:
       {{- end }}
       # rawmind0 rancher-traefik labels (Traefik catalog item, rancher_integration: external);
       # Traefik publishes the proxy only while its health check passes (rancher-compose.yml)
-      traefik.enable: 'true'
-      traefik.port: '8080'
+      traefik.enable: "true"
+      traefik.port: "8080"
       traefik.protocol: http
       traefik.domain: ${traefik_domain}
       traefik.alias.fqdn: ${harbor_hostname}
-      traefik.frontend.passHostHeader: 'true'
+      traefik.frontend.passHostHeader: "true"
     cap_drop: [ALL]
     cap_add: [CHOWN, SETGID, SETUID, NET_BIND_SERVICE]
     volumes:
       - harbor-setup:/harbor-setup:ro
       - cust-cert:/harbor_cust_cert
-{{- if eq .Values.harbor_with_trivy "true" }}
 
+  {{- if eq .Values.harbor_with_trivy "true" }}
   trivy-adapter:
     image: ${harbor_image_prefix}/trivy-adapter-photon:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, trivy-adapter]
@@ -219,35 +221,24 @@ services:
       - cust-cert:/harbor_cust_cert
       - trivy-cache:/home/scanner/.cache/trivy:nocopy
       - trivy-reports:/home/scanner/.cache/reports:nocopy
-{{- end }}
+  {{- end }}
 
 # Stack-scoped volumes, one sub-folder each on the storage driver's share.
 volumes:
-  harbor-setup:
-    driver: ${harbor_volume_driver}
-  etc-registry:
-    driver: ${harbor_volume_driver}
-  etc-registryctl:
-    driver: ${harbor_volume_driver}
-  etc-jobservice:
-    driver: ${harbor_volume_driver}
-  ca-download:
-    driver: ${harbor_volume_driver}
-  cust-cert:
-    driver: ${harbor_volume_driver}
-  harbor-ssl:
-    driver: ${harbor_volume_driver}
-  registry:
-    driver: ${harbor_volume_driver}
-  database:
-    driver: ${harbor_volume_driver}
-  redis:
-    driver: ${harbor_volume_driver}
-  job-logs:
-    driver: ${harbor_volume_driver}
-{{- if eq .Values.harbor_with_trivy "true" }}
+  harbor-setup: {driver: "${harbor_volume_driver}"}
+  etc-registry: {driver: "${harbor_volume_driver}"}
+  etc-registryctl: {driver: "${harbor_volume_driver}"}
+  etc-jobservice: {driver: "${harbor_volume_driver}"}
+  ca-download: {driver: "${harbor_volume_driver}"}
+  cust-cert: {driver: "${harbor_volume_driver}"}
+  harbor-ssl: {driver: "${harbor_volume_driver}"}
+  registry: {driver: "${harbor_volume_driver}"}
+  job-logs: {driver: "${harbor_volume_driver}"}
+  database: {driver: "${harbor_volume_driver}"}
+  redis: {driver: "${harbor_volume_driver}"}
+  {{- if eq .Values.harbor_with_trivy "true" }}
   trivy-cache:
     driver: ${harbor_volume_driver}
   trivy-reports:
     driver: ${harbor_volume_driver}
-{{- end }}
+  {{- end }}

@@ -2,7 +2,10 @@
 # service and runs once (start_once): it writes every config file, key and certificate into
 # its volumes. Every Harbor container is its sidekick, shares those volumes with volumes_from
 # and starts through a shim from /harbor-setup/entrypoints once the wrapper has written it.
-version: '2'
+# Generated from wrapper/deployment/description.py by `python -m wrapper.deployment`: edit there.
+
+version: "2"
+
 services:
   setupwrapper:
     image: ${harbor_wrapper_image}
@@ -10,7 +13,7 @@ services:
     labels:
       io.rancher.sidekicks: init-data,registry,registryctl,postgresql,redis,core,portal,jobservice,proxy
         {{- if eq .Values.harbor_with_trivy "true" -}} ,trivy-adapter {{- end }}
-      io.rancher.container.start_once: 'true'
+      io.rancher.container.start_once: "true"
       io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
     volumes:
       - harbor-setup:/harbor-setup
@@ -46,7 +49,7 @@ services:
     image: ${harbor_wrapper_image}
     command: [init-data]
     labels:
-      io.rancher.container.start_once: 'true'
+      io.rancher.container.start_once: "true"
       io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
     cap_drop: [ALL]
     cap_add: [CHOWN, DAC_OVERRIDE, FOWNER]
@@ -74,8 +77,7 @@ services:
         done;
         exec "$$s"
       - registry
-    labels:
-      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
     cap_drop: [ALL]
     cap_add: [CHOWN, SETGID, SETUID]
     volumes_from: [setupwrapper]
@@ -87,8 +89,7 @@ services:
   registryctl:
     image: ${harbor_image_prefix}/harbor-registryctl:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, registryctl]
-    labels:
-      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
     cap_drop: [ALL]
     cap_add: [CHOWN, SETGID, SETUID]
     volumes_from: [setupwrapper]
@@ -99,8 +100,7 @@ services:
   postgresql:
     image: ${harbor_image_prefix}/harbor-db:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, postgresql]
-    labels:
-      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
     cap_drop: [ALL]
     cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]
     shm_size: 1073741824
@@ -112,8 +112,7 @@ services:
   redis:
     image: ${harbor_image_prefix}/valkey-photon:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, redis]
-    labels:
-      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
     cap_drop: [ALL]
     cap_add: [CHOWN, SETGID, SETUID]
     volumes_from: [setupwrapper]
@@ -124,8 +123,7 @@ services:
   core:
     image: ${harbor_image_prefix}/harbor-core:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, core]
-    labels:
-      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
     cap_drop: [ALL]
     cap_add: [SETGID, SETUID]
     volumes_from: [setupwrapper]
@@ -137,8 +135,7 @@ services:
   portal:
     image: ${harbor_image_prefix}/harbor-portal:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, portal]
-    labels:
-      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
     cap_drop: [ALL]
     cap_add: [CHOWN, SETGID, SETUID, NET_BIND_SERVICE]
     volumes_from: [setupwrapper]
@@ -147,8 +144,7 @@ services:
   jobservice:
     image: ${harbor_image_prefix}/harbor-jobservice:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, jobservice]
-    labels:
-      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
     cap_drop: [ALL]
     cap_add: [CHOWN, SETGID, SETUID]
     volumes_from: [setupwrapper]
@@ -159,8 +155,7 @@ services:
   proxy:
     image: ${harbor_image_prefix}/nginx-photon:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, proxy]
-    labels:
-      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
     cap_drop: [ALL]
     cap_add: [CHOWN, SETGID, SETUID, NET_BIND_SERVICE]
     volumes_from: [setupwrapper]
@@ -170,8 +165,8 @@ services:
       - ${harbor_https_port}:8443
       {{- end }}
     dns_search: [setupwrapper]
-{{- if eq .Values.harbor_with_trivy "true" }}
 
+  {{- if eq .Values.harbor_with_trivy "true" }}
   trivy-adapter:
     image: ${harbor_image_prefix}/trivy-adapter-photon:${harbor_image_tag}
     entrypoint: [/bin/sh, -c, *wait-for-shim, trivy-adapter]
@@ -183,35 +178,24 @@ services:
       - trivy-cache:/home/scanner/.cache/trivy:nocopy
       - trivy-reports:/home/scanner/.cache/reports:nocopy
     dns_search: [setupwrapper]
-{{- end }}
+  {{- end }}
 
 # Stack-scoped volumes on the one host: removing the stack removes them and Harbor's data.
 volumes:
-  harbor-setup:
-    driver: local
-  etc-registry:
-    driver: local
-  etc-registryctl:
-    driver: local
-  etc-jobservice:
-    driver: local
-  ca-download:
-    driver: local
-  cust-cert:
-    driver: local
-  harbor-ssl:
-    driver: local
-  registry:
-    driver: local
-  database:
-    driver: local
-  redis:
-    driver: local
-  job-logs:
-    driver: local
-{{- if eq .Values.harbor_with_trivy "true" }}
+  harbor-setup: {driver: local}
+  etc-registry: {driver: local}
+  etc-registryctl: {driver: local}
+  etc-jobservice: {driver: local}
+  ca-download: {driver: local}
+  cust-cert: {driver: local}
+  harbor-ssl: {driver: local}
+  registry: {driver: local}
+  job-logs: {driver: local}
+  database: {driver: local}
+  redis: {driver: local}
+  {{- if eq .Values.harbor_with_trivy "true" }}
   trivy-cache:
     driver: local
   trivy-reports:
     driver: local
-{{- end }}
+  {{- end }}

@@ -1,0 +1,5 @@
+import sys
+
+from wrapper.deployment.generator import main
+
+sys.exit(main())
