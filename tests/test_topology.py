@@ -1,8 +1,9 @@
-"""Each of the four deployment files runs the services tests/topology.py describes.
+"""Each of the four generated deployment files runs the services the description says.
 
-A failure names the file and the place: `compose/docker-compose.yml: services.registry.
-volumes: missing registry:/storage:nocopy`. Fix the file, or tests/topology.py when the
-description itself changes.
+The facts come from wrapper/deployment/description.py (through tests/topology.py); the files
+are written from it by `python -m wrapper.deployment`. A failure here means a generator rule
+lost a fact, and names the file and the place: `compose/docker-compose.yml: services.registry.
+volumes: missing registry:/storage:nocopy`.
 """
 
 from __future__ import annotations
