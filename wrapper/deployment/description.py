@@ -354,6 +354,15 @@ CERTS_OVERRIDE = {  # compose/docker-compose.certs.yml
     },
 }
 
+TRUST_OVERRIDE = {  # compose/docker-compose.trust.yml
+    "setupwrapper": {
+        "volumes": ["${HARBOR_SETUP_TRUST_DIR:?set HARBOR_SETUP_TRUST_DIR to the host folder with "
+                    "the CA certificates}:/run/harbor-trust:ro"],
+        "environment": [
+            "HARBOR_TRUSTED_CA_FILES=${HARBOR_TRUSTED_CA_FILES:-/run/harbor-trust/ca.crt}"],
+    },
+}
+
 SECRETS_OVERRIDE = {  # compose/docker-compose.secrets.yml
     "services": {"setupwrapper": {
         "secrets": ["harbor_admin_password", "harbor_database_password"],

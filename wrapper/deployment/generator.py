@@ -291,6 +291,7 @@ def compose_overrides() -> dict[str, dict]:
         "compose/docker-compose.metrics.yml": {"services": {"proxy": {"ports": d.METRICS_PORTS}}},
         "compose/docker-compose.secrets.yml": Spaced(d.SECRETS_OVERRIDE),
         "compose/docker-compose.syslog.yml": compose_syslog(),
+        "compose/docker-compose.trust.yml": {"services": d.TRUST_OVERRIDE},
     }
 
 

@@ -107,6 +107,20 @@ harbor-logs volume (or forwards to HARBOR_LOG_EXTERNAL_ENDPOINT_*), rotated by l
 The Docker daemon itself connects to 127.0.0.1:1514 when a container starts, so every
 service waits for the log container to be healthy.
 """,
+    "compose/docker-compose.trust.yml": """\
+Optional: CA certificates Harbor must trust (your OIDC provider's, LDAPS server's, object
+storage's, replication targets'), from a folder of this host mounted read-only into the
+wrapper:
+
+  HARBOR_SETUP_TRUST_DIR=/etc/harbor/trust \\
+    docker compose -f compose/docker-compose.yml -f compose/docker-compose.trust.yml up -d
+
+Every *.crt / *.pem file named in HARBOR_TRUSTED_CA_FILES (paths inside the folder as
+/run/harbor-trust/NAME, comma-separated; default /run/harbor-trust/ca.crt) is checked (a
+certificate that is not a CA is refused, naming the file) and installed for core,
+jobservice, registry and the trivy adapter through /harbor_cust_cert, as upstream does.
+A changed file takes effect at the next `up -d`. See README, Certificates.
+""",
     "compose/docker-stack.yml": """\
 Harbor v2.15.2 on Docker Swarm, behind Traefik v3, with every volume on NFS.
 
