@@ -223,7 +223,7 @@ def test_internal_tls_trivy_metrics_and_syslog(harbor):
     # syslog: the services' output reaches files in /var/log/docker; a forced rotation as
     # the log image's user (uid 10000, as its hourly cron job runs it) rotates them
     logs = exec_in(h, "log", "ls /var/log/docker").stdout.split()
-    assert "core.log" in logs, logs
+    assert {"core.log", "trivy-adapter.log", "exporter.log"} <= set(logs), logs
     exec_in(h, "log", "logrotate -f -s /var/lib/logrotate/logrotate.status /etc/logrotate.conf",
            user="10000")
     rotated = exec_in(h, "log", "ls /var/log/docker").stdout.split()

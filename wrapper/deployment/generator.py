@@ -268,10 +268,10 @@ def compose_hostdata() -> dict:
 
 
 def compose_syslog() -> dict:
-    """Every Harbor service the base file always runs logs to the log container."""
+    """Every Harbor service but the log container itself logs to it, as upstream's do."""
     services = {}
     for name, service in harbor_services("compose").items():
-        if name == "log" or "profile" in service:
+        if name == "log":
             continue
         services[name] = {
             "logging": FlowMap(driver="syslog", options=FlowMap(
