@@ -75,6 +75,7 @@ fi
 echo "[tests] installed harbor-setupwrapper with its test extra into .venv"
 
 export HARBOR_E2E_REQUIRE_DOCKER=1  # an unreachable engine fails the e2e tests, not skips them
+export HARBOR_TEST_TIMES=1          # tests/conftest.py prints the time per test file at the end
 if [ "$#" -eq 0 ]; then
     set -- -m "e2e or not e2e"
 fi
