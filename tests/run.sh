@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command. On a fresh machine (Debian bookworm, root) it installs what the tests
 # need (Docker engine and compose plugin, debootstrap, nginx, the package with its test
-# extra) and runs every test, the end-to-end ones included. Pass pytest arguments to narrow:
+# extra) and runs every test, the end-to-end ones included (the Docker-free ones in a second
+# process alongside). Pass pytest arguments to narrow (one process then):
 #   sh tests/run.sh -m "not e2e"          (the unit tests only)
 #   sh tests/run.sh -m compose_e2e        (one end-to-end group; each file in tests/e2e has its marker)
 set -eu
@@ -76,7 +77,22 @@ echo "[tests] installed harbor-setupwrapper with its test extra into .venv"
 
 export HARBOR_E2E_REQUIRE_DOCKER=1  # an unreachable engine fails the e2e tests, not skips them
 export HARBOR_TEST_TIMES=1          # tests/conftest.py prints the time per test file at the end
-if [ "$#" -eq 0 ]; then
-    set -- -m "e2e or not e2e"
+if [ "$#" -gt 0 ]; then
+    exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"
 fi
-exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"
+
+# Everything: the Docker-free tests run alongside the end-to-end ones (they use no engine and
+# no fixed port; the end-to-end ones mostly wait on containers). Their report follows.
+unit_log=$(mktemp)
+.venv/bin/python -m pytest -p no:cacheprovider -ra -m "not e2e" >"$unit_log" 2>&1 &
+unit_pid=$!
+echo "[tests] the Docker-free tests run alongside (pid $unit_pid); their report comes at the end"
+e2e_status=0
+.venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || e2e_status=$?
+unit_status=0
+wait "$unit_pid" || unit_status=$?
+echo "[tests] the Docker-free tests:"
+cat "$unit_log"
+rm -f "$unit_log"
+echo "[tests] end-to-end: exit $e2e_status; Docker-free: exit $unit_status"
+[ "$e2e_status" -eq 0 ] && [ "$unit_status" -eq 0 ]
