@@ -85,7 +85,7 @@ class Harbor:
             if time.monotonic() - started > timeout:
                 logs = self.compose("logs", "--tail", "40", check=False).stdout
                 raise AssertionError(f"docker login never worked: {result.stderr}\n{logs}")
-            time.sleep(2)
+            time.sleep(0.5)
 
 
 def tls_verified(host: str, port: int, ca: bytes) -> bool:
