@@ -123,3 +123,17 @@ def test_certificate_override(tmp_path):
         mount[0]["source"] == str(tmp_path) and mount[0]["read_only"] is True)
     # the base file's own volumes are all still there
     assert {v["target"] for v in wrapper["volumes"]} >= {"/harbor-setup", "/etc/registry"}
+
+
+def test_engine25_override_checks_every_second_while_starting_only():
+    result = compose_config("docker-compose.yml", "docker-compose.engine25.yml",
+                            env={"HARBOR_HOSTNAME": "h.example.test",
+                                 "COMPOSE_PROFILES": "syslog,trivy,metrics"})
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    for name, service in services.items():
+        if name in ("setupwrapper", "init-data"):
+            assert "healthcheck" not in service, name
+            continue
+        assert service["healthcheck"]["start_interval"] == "1s", name
+        assert service["healthcheck"]["interval"] == "5s", name  # after the start, as before

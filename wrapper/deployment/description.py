@@ -58,6 +58,7 @@ LOG_VOLUME = "harbor-logs"
 # --- start order (compose's depends_on) -----------------------------------------------------------
 
 COMPLETED, HEALTHY = "service_completed_successfully", "service_healthy"
+STARTED = "service_started"  # upstream's plain depends_on: it exists, so its name resolves
 AFTER_SETUP = {"setupwrapper": COMPLETED}
 AFTER_DATA = {"setupwrapper": COMPLETED, "init-data": COMPLETED}
 
@@ -148,7 +149,9 @@ SERVICES = {
         "data": {"registry": "/data:ro,nocopy"},
         "data_note": STORE_PATH_NOTE,
         "fixed": ["ca-download", "cust-cert"],
-        "after": {**AFTER_DATA, "registry": HEALTHY, "redis": HEALTHY, "postgresql": HEALTHY},
+        # the database and Redis before core starts; the registry only started (core calls it
+        # per request): its health check no longer delays the first login (issue 17)
+        "after": {**AFTER_DATA, "registry": STARTED, "redis": HEALTHY, "postgresql": HEALTHY},
         "rancher-distributed": {"health_check": {
             "port": 8080, "request_line": "GET /api/v2.0/ping HTTP/1.0", "strategy": "recreate"}},
     },
@@ -173,7 +176,9 @@ SERVICES = {
         "image": "nginx-photon", "user": HARBOR_UID, "health": True, "on": TARGETS,
         "cap_add": WEB,
         "fixed": ["cust-cert"],
-        "after": {**AFTER_SETUP, "registry": HEALTHY, "core": HEALTHY, "portal": HEALTHY},
+        # started, as upstream's: nginx looks its upstreams up per request (HARBOR_NGINX_RESOLVER)
+        # and answers 502 until they listen; waiting for three health checks cost 5-10 s
+        "after": {**AFTER_SETUP, "registry": STARTED, "core": STARTED, "portal": STARTED},
         "compose": {"ports": ["${HARBOR_HTTP_PORT:-80}:8080", "${HARBOR_HTTPS_PORT:-443}:8443"]},
         # Traefik v3 (providers.swarm) reads deploy.labels; no published port
         "stack": {"labels": {
@@ -235,6 +240,10 @@ HEALTHCHECK = {
     "compose": {"interval": "5s", "timeout": "10s", "retries": 12, "start_period": "60s"},
     "stack": {"interval": "10s", "timeout": "10s", "retries": 6, "start_period": "60s"},
 }
+
+# docker-compose.engine25.yml (opt-in): during start_period, check every second instead of every
+# interval. Docker Engine 25 (API 1.44) or later only: compose refuses the key on older engines.
+START_INTERVAL = "1s"
 
 # Docker's json-file driver keeps every line forever: each container's log is bounded
 LOGGING = {"driver": "json-file",

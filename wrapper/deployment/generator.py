@@ -151,10 +151,10 @@ def volumes_of(target: str) -> list[str]:
 
 HEALTH_NOTE = """\
 the images' own health checks (no `test` here: Docker keeps the image's), checked more
-often than Docker's default 30 s so that services waiting on each other start sooner: the
-start waits for three health checks in a row (redis, registry, core). Every 5 s: one
-curl per service; unhealthy after a minute of failures. (start_interval would be better
-but needs Docker Engine 25, and compose refuses it on older engines.)"""
+often than Docker's default 30 s so that services waiting on each other start sooner: core
+waits for the first health checks of redis and postgresql. Every 5 s: one curl per service;
+unhealthy after a minute of failures. (start_interval would be better but needs Docker
+Engine 25, and compose refuses it on older engines.)"""
 
 INIT_DATA_NOTE = """\
 Gives each data volume to the user its image runs as (uid 10000; 999 for PostgreSQL and
@@ -292,6 +292,9 @@ def compose_overrides() -> dict[str, dict]:
         "compose/docker-compose.secrets.yml": Spaced(d.SECRETS_OVERRIDE),
         "compose/docker-compose.syslog.yml": compose_syslog(),
         "compose/docker-compose.trust.yml": {"services": d.TRUST_OVERRIDE},
+        "compose/docker-compose.engine25.yml": {"services": {
+            name: {"healthcheck": {"start_interval": d.START_INTERVAL}}
+            for name in harbor_services("compose")}},
     }
 
 

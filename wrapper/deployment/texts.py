@@ -107,6 +107,18 @@ harbor-logs volume (or forwards to HARBOR_LOG_EXTERNAL_ENDPOINT_*), rotated by l
 The Docker daemon itself connects to 127.0.0.1:1514 when a container starts, so every
 service waits for the log container to be healthy.
 """,
+    "compose/docker-compose.engine25.yml": """\
+Opt-in, Docker Engine 25 or later (API 1.44): while a service starts (its start_period, 60 s),
+Docker checks its health every second instead of every 5 s, so that what waits for it
+(core waits for redis and postgresql) starts up to 5 s sooner. After the start, checks stay at
+every 5 s.
+
+  docker compose -f compose/docker-compose.yml -f compose/docker-compose.engine25.yml up -d
+
+Older engines: compose refuses this file ("can't set healthcheck.start_interval as feature
+require Docker Engine v25 or later"); leave it out, the base file starts the same services
+without it. Add it to every command of the deployment (with the other overrides you use).
+""",
     "compose/docker-compose.trust.yml": """\
 Optional: CA certificates Harbor must trust (your OIDC provider's, LDAPS server's, object
 storage's, replication targets'), from a folder of this host mounted read-only into the
