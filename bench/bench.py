@@ -160,4 +160,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--first-login"]:  # needs the Docker engine: see bench/first_login.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from first_login import main as first_login
+        raise SystemExit(first_login(sys.argv[2:]))
     raise SystemExit(main())
