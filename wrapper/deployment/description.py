@@ -372,6 +372,20 @@ TRUST_OVERRIDE = {  # compose/docker-compose.trust.yml
     },
 }
 
+TRIVY_OFFLINE_OVERRIDE = {  # compose/docker-compose.trivy-offline.yml
+    "setupwrapper": {
+        "environment": [
+            "HARBOR_TRIVY_SKIP_UPDATE=${HARBOR_TRIVY_SKIP_UPDATE:-true}",
+            "HARBOR_TRIVY_SKIP_JAVA_DB_UPDATE=${HARBOR_TRIVY_SKIP_JAVA_DB_UPDATE:-true}",
+            "HARBOR_TRIVY_OFFLINE_SCAN=${HARBOR_TRIVY_OFFLINE_SCAN:-true}",
+        ],
+    },
+    "init-data": {
+        "volumes": ["${HARBOR_SETUP_TRIVY_DB_DIR:?set HARBOR_SETUP_TRIVY_DB_DIR to the host folder "
+                    "holding the trivy DB}:/trivy-db-import:ro"],
+    },
+}
+
 SECRETS_OVERRIDE = {  # compose/docker-compose.secrets.yml
     "services": {"setupwrapper": {
         "secrets": ["harbor_admin_password", "harbor_database_password"],

@@ -292,6 +292,7 @@ def compose_overrides() -> dict[str, dict]:
         "compose/docker-compose.secrets.yml": Spaced(d.SECRETS_OVERRIDE),
         "compose/docker-compose.syslog.yml": compose_syslog(),
         "compose/docker-compose.trust.yml": {"services": d.TRUST_OVERRIDE},
+        "compose/docker-compose.trivy-offline.yml": {"services": d.TRIVY_OFFLINE_OVERRIDE},
         "compose/docker-compose.engine25.yml": {"services": {
             name: {"healthcheck": {"start_interval": d.START_INTERVAL}}
             for name in harbor_services("compose")}},

@@ -133,6 +133,20 @@ certificate that is not a CA is refused, naming the file) and installed for core
 jobservice, registry and the trivy adapter through /harbor_cust_cert, as upstream does.
 A changed file takes effect at the next `up -d`. See README, Certificates.
 """,
+    "compose/docker-compose.trivy-offline.yml": """\
+Optional: Trivy without the internet. The adapter never downloads its vulnerability DB
+(HARBOR_TRIVY_SKIP_UPDATE, HARBOR_TRIVY_SKIP_JAVA_DB_UPDATE and HARBOR_TRIVY_OFFLINE_SCAN
+default to true here), and init-data copies the DB from a folder of this host into the
+trivy volume, owned by the adapter's user, at every `up`:
+
+  HARBOR_WITH_TRIVY=true COMPOSE_PROFILES=trivy HARBOR_SETUP_TRIVY_DB_DIR=/srv/trivy-db \\
+    docker compose -f compose/docker-compose.yml \\
+      -f compose/docker-compose.trivy-offline.yml up -d
+
+The folder holds trivy's cache layout (db/trivy.db and db/metadata.json, optionally
+java-db/trivy-java.db and java-db/metadata.json) or an OCI image layout of the DB artifacts
+(index.json, blobs/). See README, Trivy without the internet.
+""",
     "compose/docker-stack.yml": """\
 Harbor v2.15.2 on Docker Swarm, behind Traefik v3, with every volume on NFS.
 
