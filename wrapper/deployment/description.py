@@ -98,6 +98,10 @@ SERVICES = {
         "image": "wrapper", "user": ROOT, "health": False, "on": TARGETS,
         "cap_add": ["CHOWN", "DAC_OVERRIDE", "FOWNER"],
         "data": {volume: f"/data/{folder}:nocopy" for volume, folder in DATA_VOLUMES.items()},
+        # the snapshot before a PostgreSQL upgrade (README: Day 2)
+        "environment": ["HARBOR_DATABASE_UPGRADE_SNAPSHOT", "HARBOR_IMAGE_TAG"],
+        # compose: the snapshot is recorded in the store; the stack takes it unrecorded
+        "compose": {"setup_mount": True},
     },
     "log": {
         "image": "harbor-log", "user": ROOT, "health": True, "on": ("compose",),
@@ -349,6 +353,18 @@ BACKUP_SERVICES = {
         "entrypoint": ["/harbor-setup/entrypoints/restore-database.sh"],
         "volumes": [f"{BACKUP_DIR}:/backups:ro"],
         "depends_on": AFTER_SETUP_AND_DATABASE,
+    },
+    "rollback": {  # undoes a PostgreSQL upgrade from init-data's snapshot
+        "profiles": ["backup"],
+        "restart": "no",
+        "network_mode": "none",
+        "image": "${HARBOR_WRAPPER_IMAGE:-harbor-setupwrapper:0.1.0}",
+        "entrypoint": ["harbor-setupwrapper", "rollback"],
+        "cap_drop": ["ALL"],
+        "cap_add": ["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+        "environment": ["HARBOR_IMAGE_TAG"],
+        "volumes": [f"{DATA_VOLUME_PREFIX}harbor-setup:/harbor-setup",
+                    f"{DATA_VOLUME_PREFIX}database:/data/database"],
     },
 }
 

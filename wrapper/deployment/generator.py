@@ -196,7 +196,11 @@ def compose() -> dict:
         "image": WRAPPER_IMAGE, "build": Alias("wrapper-build"), "command": Flow(["init-data"]),
         "restart": "no", "network_mode": "none", "logging": Alias("logging"),
         "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
-        "volumes": data_mounts(init),
+        Comment("the snapshot before a PostgreSQL upgrade (README: Day 2) is recorded in the "
+                "store"): None,
+        "environment": Flow(init["environment"]),
+        "volumes": ([f"{d.SETUP_VOLUME}:{d.SETUP_PATH}"] if init["compose"]["setup_mount"]
+                    else []) + data_mounts(init),
     }
     for name, service in harbor_services("compose").items():
         own = service.get("compose", {})
@@ -254,6 +258,8 @@ def compose_hostdata() -> dict:
         if "compose" not in service["on"] or not service.get("data"):
             continue
         volumes = []
+        if service.get("compose", {}).get("setup_mount"):
+            volumes.append(f"${{HARBOR_DATA_VOLUME}}/{d.SETUP_VOLUME}:{d.SETUP_PATH}")
         for volume, target in service["data"].items():
             path, _, options = target.partition(":")
             kept = [o for o in options.split(",") if o and o != "nocopy"]
@@ -350,7 +356,8 @@ def stack() -> dict:
     services["init-data"] = {
         "image": WRAPPER_IMAGE, "logging": Alias("logging"), "command": Flow(["init-data"]),
         "deploy": JOB, "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
-        "networks": Flow(["harbor"]), "volumes": data_mounts(init),
+        "networks": Flow(["harbor"]), "environment": Flow(init["environment"]),
+        "volumes": data_mounts(init),
     }
     for name, service in harbor_services("stack").items():
         entry = {"image": image(name, "stack"), "logging": Alias("logging"),

@@ -28,6 +28,10 @@ Backup and restore (README: Day 2). Add this file to the deployment's own -f lis
             $C run --rm restore-keys NAME      # the key store and the registry's data
             $C run --rm restore-database NAME  # starts the wrapper and PostgreSQL, loads the dump
             $C up -d
+  undo a PostgreSQL upgrade (the snapshot init-data took before it; `status` shows it):
+            $C stop                            # or down (without -v)
+            $C run --rm rollback               # pg15 back, pg18 removed, version set back
+            $C run --rm rollback --drop        # or: delete the snapshot once all is well
 
 With HARBOR_DATA_VOLUME (docker-compose.hostdata.yml) the same commands use the host folder;
 add that file to the list too. Backups go to HARBOR_BACKUP_DIR (default ./backups next to this file). They hold secrets: the
