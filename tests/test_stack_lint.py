@@ -452,3 +452,49 @@ def test_docker_stack_config_refuses_a_missing_required_variable(missing):
     result = docker_stack_config(REQUIRED, drop=(missing,))
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+# --- the Traefik overlay (compose/docker-stack.traefik.yml) ---------------------------------
+
+TRAEFIK_PATH = REPO / "compose" / "docker-stack.traefik.yml"
+TRAEFIK_SECRETS = {"HARBOR_HTTPS_CERTIFICATE_SECRET": "harbor_https_certificate_1",
+                   "HARBOR_HTTPS_PRIVATE_KEY_SECRET": "harbor_https_private_key_1"}
+
+
+def test_docker_stack_config_merges_the_traefik_overlay():
+    docker_stack_config(REQUIRED)  # skips without a client that has `docker stack config`
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
+    env.update(REQUIRED, **TRAEFIK_SECRETS, HARBOR_TRAEFIK_ENTRYPOINT="https")
+    result = subprocess.run([shutil.which("docker"), "stack", "config", "-c", str(STACK_PATH),
+                             "-c", str(TRAEFIK_PATH)], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert set(config["services"]) == set(SERVICES) | {"traefik"}
+    traefik = config["services"]["traefik"]
+    # the proxy's router names this entry point; Traefik defines it and reads the labels
+    assert config["services"]["proxy"]["deploy"]["labels"][
+        "traefik.http.routers.harbor.entrypoints"] == "https"
+    assert "--entryPoints.https.address=:443" in traefik["command"]
+    assert "--providers.swarm.exposedByDefault=false" in traefik["command"]
+    assert "--providers.swarm.network=harbor" in traefik["command"]
+    assert "--entryPoints.https.transport.respondingTimeouts.readTimeout=0" in traefik["command"]
+    assert traefik["networks"] == {"harbor": None}
+    assert traefik["volumes"] == [{"type": "bind", "source": "/var/run/docker.sock",
+                                   "target": "/var/run/docker.sock", "read_only": True}]
+    assert traefik["deploy"]["placement"]["constraints"] == ["node.role == manager"]
+    script = traefik["entrypoint"][2]
+    assert 'exec /entrypoint.sh "$@"' in script and "$$" not in script
+    assert {config["secrets"][s["source"]]["name"] for s in traefik["secrets"]} == \
+        set(TRAEFIK_SECRETS.values())
+
+
+def test_traefik_overlay_needs_the_certificate_secrets():
+    docker_stack_config(REQUIRED)
+    for missing in TRAEFIK_SECRETS:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
+        env.update(REQUIRED, **{k: v for k, v in TRAEFIK_SECRETS.items() if k != missing})
+        result = subprocess.run([shutil.which("docker"), "stack", "config", "-c",
+                                 str(STACK_PATH), "-c", str(TRAEFIK_PATH)], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0 and missing in result.stderr
