@@ -97,9 +97,11 @@ class Cluster:
         self.created: list[str] = []
 
     # --- lifecycle (host's engine: under the host lock)
-    def create(self, subfolders: list[str]) -> None:
+    def create(self, subfolders: list[str], hostname: str = "") -> None:
         """Network, shared folder (root-owned sub-folders, as `mkdir -p` on the export makes
-        them) and the node containers."""
+        them) and the node containers; `hostname` (Harbor's) resolves on each node to that
+        node's own address, so that each node's engine reaches Harbor through the Traefik
+        task on its own node."""
         self.shared_dir.mkdir(mode=0o755)
         for folder in subfolders:
             (self.shared_dir / folder).mkdir(mode=0o755)
@@ -116,8 +118,9 @@ class Cluster:
             raise AssertionError(f"no free subnet for {self.network}: {result.stderr}")
         self.created.append("network")
         for number, node in enumerate(self.nodes, start=11):
+            hosts = ("--add-host", f"{hostname}:{subnet}.{number}") if hostname else ()
             sh("docker", "run", "-d", "--name", node.name, "--hostname", node.hostname,
-               "--network", self.network, "--ip", f"{subnet}.{number}", *NODE_FLAGS,
+               "--network", self.network, "--ip", f"{subnet}.{number}", *hosts, *NODE_FLAGS,
                "-v", f"{node.name}:/var/lib/docker",
                "-v", f"{self.shared_dir}:{SHARED}", *client_mount(), NODE_IMAGE)
             self.created.append(node.name)

@@ -7,8 +7,9 @@ one-node swarm, tests/e2e/test_swarm_multinode.py on three engines in containers
 - `Stack`: deploy, tasks, bounded waits with diagnostics, files and logs of task containers
   (on the host's engine, or through `docker exec NODE docker ...` on a node of the harness);
 - `same_keys`: every task container reads the same keys and secrets;
-- `TlsFront`: the test's stand-in for Traefik, a host nginx terminating TLS in front of each
-  proxy task's published port.
+- `ServerCertificate`, `served_certificate`, `proxy_requests`: the certificate the tests give
+  the stack's Traefik (compose/docker-stack.traefik.yml, the real Traefik binary in
+  harbor-standin/traefik), what Traefik serves, and which proxy tasks it sent requests to.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -31,29 +30,52 @@ import yaml
 from e2e_support import REPO, sh
 
 STACK_FILE = REPO / "compose" / "docker-stack.yml"
+TRAEFIK_FILE = REPO / "compose" / "docker-stack.traefik.yml"
 LABEL = "harbor-setupwrapper-e2e"  # on the Docker secrets the test creates
 
 
 # --------------------------------------------------------------------------- the stack file
 
-def derive_stack(text: str, shared: str | None = None) -> dict:
-    """The real stack, with what this machine cannot run swapped for what it can.
+def _merge(base: dict, overlay: dict) -> dict:
+    """`docker stack deploy -c base -c overlay` for what the overlays here hold: mappings
+    merge key by key, anything else is the overlay's."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _load(text: str) -> dict:
+    doc = yaml.safe_load(text)  # anchors and merge keys are resolved here
+    for key in [k for k in doc if str(k).startswith("x-")]:
+        del doc[key]  # already merged; x-nfs would demand HARBOR_NFS_SERVER
+    return doc
+
+
+def derive_stack(text: str, shared: str | None = None, overlays: tuple[str, ...] = ()) -> dict:
+    """The real stack (with `overlays`, e.g. TRAEFIK_FILE's text, merged in as `docker stack
+    deploy -c` merges them), with what this machine cannot run swapped for what it can. The
+    ONE place for these changes:
 
     - no NFS client in this kernel: every volume a plain local volume, or, with `shared` (a
       folder mounted at that path into every node of the multi-node harness), a local bind
       volume of the same sub-folder the NFS volume names (<HARBOR_NFS_PATH>/<volume>);
-    - `endpoint_mode: dnsrr` on every service: without the ip_vs module, Swarm's virtual IPs
-      and the ingress routing mesh do not work ("No route to host");
-    - the proxy's port 8080 published in host mode, without a fixed number: Docker picks a
-      free host port per task, so two replicas on one node do not collide. The test puts a
-      TLS front (TlsFront) on each, in place of Traefik.
+    - no ip_vs module in this kernel, so no virtual IPs and no routing mesh ("No route to
+      host"): `endpoint_mode: dnsrr` on every service, and Traefik's published port in host
+      mode. Without the routing mesh a node answers on that port only when a Traefik task
+      runs on it, so Traefik runs on every node (deploy mode global, still only on managers)
+      in place of the file's one replica that the mesh makes reachable on every node.
+      Traefik itself needs no change for dnsrr: with traefik.swarm.lbswarm false (the
+      default, which the proxy's labels keep) it balances over the task addresses.
     Everything else (images, entrypoints, shim loop, secrets, mounts, capabilities, the
-    wrapper's environment, replicas, placement) is the file's own; variables are
-    substituted by `docker stack deploy` as in production.
+    wrapper's environment, Traefik's command and the proxy's labels, replicas, placement) is
+    the files' own; variables are substituted by `docker stack deploy` as in production.
     """
-    doc = yaml.safe_load(text)  # anchors and merge keys are resolved here
-    for key in [k for k in doc if str(k).startswith("x-")]:
-        del doc[key]  # already merged; x-nfs would demand HARBOR_NFS_SERVER
+    doc = _load(text)
+    for overlay in overlays:
+        _merge(doc, _load(overlay))
     volumes = doc["volumes"]
     assert all(v["driver_opts"]["type"] == "nfs" for v in volumes.values()), \
         "the stack's volumes are no longer all NFS: revisit derive_stack"
@@ -67,9 +89,16 @@ def derive_stack(text: str, shared: str | None = None) -> dict:
                 "type": "none", "o": "bind", "device": f"{shared}/{folder}"}}
     for service in doc["services"].values():
         service.setdefault("deploy", {})["endpoint_mode"] = "dnsrr"
-    proxy = doc["services"]["proxy"]
-    assert "ports" not in proxy, "the stack publishes the proxy itself now: revisit derive_stack"
-    proxy["ports"] = [{"target": 8080, "protocol": "tcp", "mode": "host"}]
+    assert "ports" not in doc["services"]["proxy"], \
+        "the stack publishes the proxy itself now: revisit derive_stack"
+    traefik = doc["services"].get("traefik")
+    if traefik is not None:
+        assert [p["target"] for p in traefik["ports"]] == [443], traefik["ports"]
+        for port in traefik["ports"]:
+            port["mode"] = "host"
+        deploy = traefik["deploy"]
+        assert deploy.pop("replicas") == 1, "Traefik's replicas changed: revisit derive_stack"
+        deploy["mode"] = "global"
     return doc
 
 
@@ -197,6 +226,10 @@ class Stack:
 
     def desired_replicas(self, short: str) -> int:
         spec = json.loads(self.docker("service", "inspect", self.service(short)).stdout)[0]
+        if "Global" in spec["Spec"]["Mode"]:  # Traefik (derive_stack): one per ready manager
+            nodes = self.docker("node", "ls", "--filter", "role=manager", "--format",
+                                "{{.Status}} {{.Availability}}").stdout.splitlines()
+            return sum(1 for line in nodes if line.split() == ["Ready", "Active"])
         return spec["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
 
     def converged(self, shorts) -> bool:
@@ -422,7 +455,7 @@ def remove_secret(name: str) -> list[str]:
     return []
 
 
-# --------------------------------------------------------------------------- Traefik's stand-in
+# --------------------------------------------------------------------------- Traefik
 
 def free_port(host: str) -> int:
     with socket.socket() as s:
@@ -430,107 +463,61 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-class TlsFront:
-    """A host nginx in Traefik's place: TLS on HOST:<front port> per proxy slot, proxied to
-    that slot's task on 127.0.0.1:<published port>, keeping the Host header and setting
-    X-Forwarded-Proto: https, without buffering or a body-size limit (as the stack's header
-    tells Traefik users to). Its certificate comes from a CA the test makes; the stack's
-    wrapper makes none, as Harbor speaks plain http behind Traefik (HARBOR_PROTOCOL=http)."""
+class ServerCertificate:
+    """What a Traefik user brings: a certificate for the host name(s) from a CA of the test's,
+    handed to the stack's Traefik as the two Docker secrets docker-stack.traefik.yml reads.
+    The stack's wrapper makes none: Harbor speaks plain http behind Traefik."""
 
-    def __init__(self, host: str, slots: list[int]):
+    SECRETS = {"HARBOR_HTTPS_CERTIFICATE_SECRET": "harbor_traefik_e2e_certificate",
+               "HARBOR_HTTPS_PRIVATE_KEY_SECRET": "harbor_traefik_e2e_private_key"}
+
+    def __init__(self, names: list[str]):
         from wrapper import pki
 
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx")
-                                          else None)
-        assert nginx, "nginx is missing on this host (tests/run.sh installs nginx-light)"
-        self.nginx = nginx
-        self.host = host
-        self.dir = Path(tempfile.mkdtemp(prefix="harbor-swarm-front-"))
-        os.chmod(self.dir, 0o755)
-        (self.dir / "tmp").mkdir(mode=0o777)
-        os.chmod(self.dir / "tmp", 0o777)
-        ca_key, self.ca = pki.new_ca("harbor swarm e2e front CA", 2)
-        key = pki.new_ec_key()
-        (self.dir / "server.key").write_bytes(key)
-        (self.dir / "server.crt").write_bytes(
-            pki.issue(ca_key, self.ca, key, host, [host], 2))
-        self.ports = {slot: free_port(host) for slot in slots}
-        self.backends: dict[int, int] = {}
-        self.proc: subprocess.Popen | None = None
+        ca_key, self.ca = pki.new_ca("harbor swarm e2e Traefik CA", 2)
+        self.key = pki.new_ec_key()
+        self.cert = pki.issue(ca_key, self.ca, self.key, names[0], names, 2)
 
-    def address(self, slot: int) -> str:
-        return f"{self.host}:{self.ports[slot]}"
+    def secrets(self) -> dict[str, str]:
+        """{secret name: content}"""
+        return {self.SECRETS["HARBOR_HTTPS_CERTIFICATE_SECRET"]: self.cert.decode(),
+                self.SECRETS["HARBOR_HTTPS_PRIVATE_KEY_SECRET"]: self.key.decode()}
 
-    def _config(self) -> str:
-        d = self.dir
-        servers = []
-        for slot, port in self.ports.items():
-            backend = self.backends.get(slot, 1)  # nothing listens on port 1: 502
-            if isinstance(backend, int):
-                backend = f"127.0.0.1:{backend}"
-            servers.append(f"""
-  server {{
-    listen {self.host}:{port} ssl;
-    ssl_certificate {d}/server.crt;
-    ssl_certificate_key {d}/server.key;
-    client_max_body_size 0;
-    location / {{
-      proxy_pass http://{backend};
-      proxy_http_version 1.1;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-Proto https;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_buffering off;
-      proxy_request_buffering off;
-      proxy_read_timeout 900;
-      proxy_send_timeout 900;
-    }}
-  }}""")
-        return f"""worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 256; }}
-http {{
-  access_log {d}/access.log;
-  client_body_temp_path {d}/tmp/body;
-  proxy_temp_path {d}/tmp/proxy;
-  fastcgi_temp_path {d}/tmp/fastcgi;
-  uwsgi_temp_path {d}/tmp/uwsgi;
-  scgi_temp_path {d}/tmp/scgi;
-{''.join(servers)}
-}}
-"""
 
-    def point(self, backends: dict) -> None:
-        """Sends each slot's front to that host port (or "address:port"); starts or reloads
-        nginx if needed."""
-        if self.proc is not None and self.proc.poll() is None and backends == self.backends:
-            return
-        self.backends = dict(backends)
-        (self.dir / "nginx.conf").write_text(self._config())
-        sh(self.nginx, "-t", "-q", "-e", str(self.dir / "error.log"), "-c",
-           str(self.dir / "nginx.conf"))
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = subprocess.Popen(
-                [self.nginx, "-e", str(self.dir / "error.log"), "-c",
-                 str(self.dir / "nginx.conf"), "-g", "daemon off;"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        else:
-            self.proc.send_signal(signal.SIGHUP)
-            time.sleep(0.5)  # new workers take over
-        for port in self.ports.values():
-            wait_for(f"the TLS front listens on {self.host}:{port}",
-                     lambda port=port: _connects(self.host, port), 15, interval=0.2)
+def served_certificate(host: str, port: int, server_name: str, ca: bytes | None) -> bytes:
+    """The certificate a TLS server presents (PEM); verified against `ca` when given."""
+    import ssl
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-        shutil.rmtree(self.dir, ignore_errors=True)
+    if ca is None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cadata=ca.decode())
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=server_name) as tls:
+            return ssl.DER_cert_to_PEM_cert(tls.getpeercert(binary_form=True)).encode()
+
+
+def build_image(name: str) -> str:
+    with tempfile.TemporaryDirectory() as context:
+        Path(context, "payload").write_bytes(os.urandom(3 * 1024 * 1024))
+        Path(context, "Dockerfile").write_text("FROM scratch\nCOPY payload /payload\n")
+        sh("docker", "build", "-q", "-t", name, context,
+           env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    return sh("docker", "image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
+
+
+def pull(name: str) -> str:
+    sh("docker", "rmi", "-f", name, check=False)
+    sh("docker", "pull", name, timeout=300)
+    return sh("docker", "image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
+
+
+def proxy_requests(stack: "Stack") -> dict[str, int]:
+    """Per running proxy task: the requests its nginx logged (access log on stdout)."""
+    return {stack.container(t): Stack.logs(stack.container(t)).count('HTTP/1.1"')
+            for t in stack.running("proxy")}
 
 
 def _connects(host: str, port: int) -> bool:

@@ -1,20 +1,23 @@
-"""Harbor on a three-node Swarm with compose/docker-stack.yml: nodes lost, drained, regained
-(issue 10).
+"""Harbor on a three-node Swarm with compose/docker-stack.yml and its Traefik
+(compose/docker-stack.traefik.yml): nodes lost, drained, regained (issues 10 and 14).
 
 The harness (multinode_support): three Docker engines in containers, all three managers, the
-shared folder in NFS's place. The stack is the real file with the machine's overrides of
+shared folder in NFS's place. The stack is the real files with the machine's overrides of
 swarm_support.derive_stack (the same as the one-node test's, with the volumes bound to the
-shared folder's sub-folders instead of node-local ones). Traefik's part is played by a host
-nginx (swarm_support.TlsFront) listening on the harness network's gateway, one front per
-proxy replica, in front of that replica's host-mode port on its node; the nodes' own engines
-log in, push and pull through it, trusting its CA through /etc/docker/certs.d.
+shared folder's sub-folders instead of node-local ones): among them Traefik published in host
+mode on port 443 of every node (no routing mesh in this kernel), so it runs on every node.
+Traefik is the real Traefik v3 binary (harbor-standin/traefik): its swarm provider reads the
+proxy's labels through the node's Docker socket and balances over the proxy tasks of every
+node. Harbor's host name resolves on each node to that node's own address: each node's engine
+logs in, pushes and pulls through the Traefik of its own node, trusting the test's CA through
+/etc/docker/certs.d; the test also checks the certificate each node's port serves.
 
 The story, in order (each step depends on the ones before):
 1. deploy with 2 replicas of core, registry, portal and proxy; no node holds two replicas of
    one service; postgresql and redis on the node labelled harbor-data (node 1); the wrapper
    job ran on a node without a core task;
-2. login through both proxies, push through one node, pull through another, the same keys in
-   every task on every node;
+2. login through every node's Traefik, push through one node, pull through another, the same
+   keys in every task on every node;
 3. drain node 2: everything moves to nodes 1 and 3, login goes on; make it active again:
    nothing moves back until the next update of a service, which puts a replica on it;
 4. stop node 3, which holds a core and a registry task (after 3., every two-replica service
@@ -40,17 +43,19 @@ import yaml
 
 from e2e_support import BASE_IMAGE_NAME, host_lock, sh
 from multinode_support import SHARED, Cluster, build_node_image, save_images
-from swarm_support import (KEYS, STACK_FILE, Stack, TlsFront, derive_stack, env_value, same_keys,
-                           wait_for)
+from swarm_support import (KEYS, STACK_FILE, TRAEFIK_FILE, ServerCertificate, Stack,
+                           derive_stack, env_value, same_keys, served_certificate, wait_for)
 
 pytestmark = pytest.mark.swarm_multinode_e2e
 
 STACK = "harbor"
 NETWORK = "harbormn"
+HOSTNAME = "harbor.multinode.test"  # each node resolves it to its own address
 PASSWORD = "mn p@ss $HOME 'x'"
 REPLICAS = {"core": 2, "registry": 2, "portal": 2, "proxy": 2}
 HARBOR = ("registry", "registryctl", "postgresql", "redis", "core", "portal", "jobservice",
           "proxy")
+SERVICES = (*HARBOR, "traefik")
 REPO_NAME = "library/multinode"
 STANDINS = ("harbor-db", "valkey-photon", "registry-photon", "harbor-registryctl", "harbor-core",
             "harbor-jobservice", "harbor-portal", "nginx-photon")
@@ -61,10 +66,10 @@ def say(msg: str) -> None:
 
 
 class Harness:
-    def __init__(self, cluster: Cluster, stack: Stack, front: TlsFront):
+    def __init__(self, cluster: Cluster, stack: Stack, certificate: ServerCertificate):
         self.cluster = cluster
         self.stack = stack
-        self.front = front
+        self.certificate = certificate
         self.ready = 0.0  # seconds the harness took
 
     # --- nodes and placement
@@ -84,62 +89,50 @@ class Harness:
         assert placement["postgresql"] == [data] and placement["redis"] == [data], placement
 
     def converged(self, timeout: float = 300) -> None:
-        wait_for("every service runs its replicas on live nodes",
-                 lambda: self.stack.converged(HARBOR), timeout,
+        wait_for("every service runs its replicas on live nodes (Traefik on each)",
+                 lambda: self.stack.converged(SERVICES), timeout,
                  diagnose=self.stack.diagnostics, interval=3)
 
-    # --- Traefik's stand-in follows the proxy tasks
-    def refresh_front(self) -> dict[int, str]:
-        backends = {}
-        for task in self.stack.running("proxy"):
-            try:
-                port = self.stack.published_port(task)
-            except (AssertionError, KeyError, IndexError, ValueError):
-                continue  # going away
-            backends[task["Slot"]] = f"{self.cluster.node(task['NodeID']).ip}:{port}"
-        self.front.point(backends)
-        return backends
+    def live_nodes(self):
+        return [node for node in self.cluster.nodes if node.up]
 
-    def proxy_node(self, slot: int):
-        for task in self.stack.running("proxy"):
-            if task["Slot"] == slot:
-                return self.cluster.node(task["NodeID"])
-        raise AssertionError(f"no running proxy task in slot {slot}")
-
-    # --- clients: the nodes' own engines
-    def login(self, slot: int) -> bool:
-        node = self.proxy_node(slot)
-        result = node.run("login", self.front.address(slot), "-u", "admin", "--password-stdin",
+    # --- clients: the nodes' own engines, each through the Traefik task on its node
+    def login(self, node) -> bool:
+        result = node.run("login", HOSTNAME, "-u", "admin", "--password-stdin",
                           check=False, input=PASSWORD, timeout=60)
         assert result.returncode == 0, \
-            f"docker login {self.front.address(slot)} on {node.hostname}: {result.stderr[-400:]}"
+            f"docker login {HOSTNAME} on {node.hostname}: {result.stderr[-400:]}"
         return True
 
     def login_everywhere(self, timeout: float = 180) -> None:
-        for slot in sorted(self.front.ports):
-            wait_for(f"docker login through proxy replica {slot}",
-                     lambda slot=slot: self.refresh_front() and self.login(slot), timeout,
-                     diagnose=lambda: self.stack.diagnostics(["proxy", "core"]), interval=2)
+        """docker login on every live node, through its own Traefik; and that node's port 443
+        serves the secret's certificate, verified with the test's CA."""
+        for node in self.live_nodes():
+            wait_for(f"docker login through the Traefik on {node.hostname}",
+                     lambda node=node: self.login(node), timeout,
+                     diagnose=lambda: self.stack.diagnostics(["traefik", "proxy", "core"]),
+                     interval=2)
+            served = served_certificate(node.ip, 443, HOSTNAME, self.certificate.ca)
+            assert served == self.certificate.cert, f"{node.hostname} serves another certificate"
 
     def push_and_pull(self, tag: str) -> str:
-        """Push through proxy replica 1 from the engine of its node, pull through replica 2
-        from the engine of its node; returns the image id."""
-        pusher, puller = self.proxy_node(1), self.proxy_node(2)
-        assert pusher.id != puller.id
-        name = f"{self.front.address(1)}/{REPO_NAME}:{tag}"
+        """Push from the engine of one live node, pull on another, each through the Traefik
+        of its own node; returns the image id."""
+        pusher, puller = self.live_nodes()[:2]
+        name = f"{HOSTNAME}/{REPO_NAME}:{tag}"
         pusher.shell(
             "set -e; d=$(mktemp -d); head -c 2097152 /dev/urandom > $d/payload; "
             "printf 'FROM scratch\\nCOPY payload /payload\\n' > $d/Dockerfile; "
             f"DOCKER_BUILDKIT=0 docker build -q -t {name} $d >/dev/null; rm -rf $d")
         pushed = pusher.run("image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
         pusher.run("push", name, timeout=300)
-        assert self.pull(puller, 2, tag) == pushed
-        say(f"pushed {REPO_NAME}:{tag} from {pusher.hostname} through its proxy, pulled it on "
-            f"{puller.hostname} through the proxy there")
+        assert self.pull(puller, tag) == pushed
+        say(f"pushed {REPO_NAME}:{tag} from {pusher.hostname} through its Traefik, pulled it on "
+            f"{puller.hostname} through the Traefik there")
         return pushed
 
-    def pull(self, node, slot: int, tag: str) -> str:
-        name = f"{self.front.address(slot)}/{REPO_NAME}:{tag}"
+    def pull(self, node, tag: str) -> str:
+        name = f"{HOSTNAME}/{REPO_NAME}:{tag}"
         node.run("rmi", "-f", name, check=False)
         node.run("pull", "-q", name, timeout=300)
         return node.run("image", "inspect", "-f", "{{.Id}}", name).stdout.strip()
@@ -162,61 +155,64 @@ class Harness:
 @pytest.fixture(scope="module")
 def harness(request):
     """Images from the host's engine (built if needed, under the host lock), three nodes, the
-    swarm, the secrets, the data label and the TLS fronts; all removed at the end."""
+    swarm, the secrets (Traefik's certificate among them) and the data label; all removed at
+    the end."""
     cluster = Cluster(3)
-    front = None
     workdir = Path(tempfile.mkdtemp(prefix="hsw-mn-stack-"))
     started = time.monotonic()
     try:
-        stack_doc = derive_stack(STACK_FILE.read_text(), SHARED)
+        stack_doc = derive_stack(STACK_FILE.read_text(), SHARED,
+                                 overlays=(TRAEFIK_FILE.read_text(),))
         subfolders = [v["driver_opts"]["device"].rsplit("/", 1)[1]
                       for v in stack_doc["volumes"].values()]
         archive = cluster.host_dir / "images.tar"
         with host_lock("multinode harness: images and node containers"):
             standins = request.getfixturevalue("standins")
             wrapper = request.getfixturevalue("wrapper_image")
+            traefik = request.getfixturevalue("traefik_image")
             build_node_image()
-            images = [standins[name] for name in STANDINS] + [wrapper]
+            images = [standins[name] for name in STANDINS] + [wrapper, traefik]
             saved = save_images(images, archive)
-            cluster.create(subfolders)
+            cluster.create(subfolders, HOSTNAME)
         cluster.wait_engines()
         loaded = cluster.load(archive)
         archive.unlink()
         cluster.form_swarm()
         manager = cluster.nodes[0]
         manager.run("node", "update", "--label-add", "harbor-data=true", cluster.nodes[0].id)
+        certificate = ServerCertificate([HOSTNAME])
         for name, value in (("harbor_admin_password", PASSWORD),
-                            ("harbor_database_password", os.urandom(12).hex())):
+                            ("harbor_database_password", os.urandom(12).hex()),
+                            *certificate.secrets().items()):
             manager.run("secret", "create", name, "-", input=value)
         say(f"three managers {[n.hostname for n in cluster.nodes]} at "
             f"{[n.ip for n in cluster.nodes]}; images saved in {saved:.0f}s and loaded into "
             f"every node in {loaded:.0f}s; harness ready {time.monotonic() - started:.0f}s "
             f"after the start (base {BASE_IMAGE_NAME})")
 
-        front = TlsFront(cluster.gateway, [1, 2])
-        for node in cluster.nodes:
-            for slot in front.ports:
-                folder = f"/etc/docker/certs.d/{front.address(slot)}"
-                node.shell(f"mkdir -p {folder} && cat > {folder}/ca.crt", input=front.ca.decode())
+        for node in cluster.nodes:  # what a client of Traefik's certificate does
+            folder = f"/etc/docker/certs.d/{HOSTNAME}"
+            node.shell(f"mkdir -p {folder} && cat > {folder}/ca.crt",
+                       input=certificate.ca.decode())
 
         stack_file = workdir / "docker-stack.yml"
         stack_file.write_text(yaml.safe_dump(stack_doc, sort_keys=False))
         env = {
-            "HARBOR_HOSTNAME": cluster.gateway,
+            "HARBOR_HOSTNAME": HOSTNAME,
             "HARBOR_IMAGE_PREFIX": "harbor-standin",
             "HARBOR_WRAPPER_IMAGE": wrapper,
+            "HARBOR_TRAEFIK_IMAGE": traefik,
+            **ServerCertificate.SECRETS,
             "HARBOR_NETWORK_NAME": NETWORK,
             **{f"HARBOR_{s.upper()}_REPLICAS": str(n) for s, n in REPLICAS.items()},
         }
         stack = Stack(STACK, stack_file, env, docker=cluster.manager,
                       node_docker=lambda node_id: cluster.node(node_id).docker,
                       live=cluster.live)
-        harness = Harness(cluster, stack, front)
+        harness = Harness(cluster, stack, certificate)
         harness.ready = time.monotonic() - started
         yield harness
     finally:
-        if front is not None:
-            front.stop()
         # the nodes are this test's own containers: removed without waiting for the host lock,
         # so that they stop using CPU at once
         problems = cluster.destroy()
@@ -238,7 +234,7 @@ def test_three_node_swarm(harness, capsys):
              diagnose=lambda: stack.diagnostics(["setupwrapper"]), interval=2)
     h.converged(420)
     h.login_everywhere()
-    figures.append(f"deploy to every replica running and login through both proxies "
+    figures.append(f"deploy to every replica running and login through every node's Traefik "
                    f"{time.monotonic() - started:.0f}s")
     h.assert_spread()
     job = [t for t in stack.tasks("setupwrapper") if t["Status"]["State"] == "complete"]
@@ -284,13 +280,13 @@ def test_three_node_swarm(harness, capsys):
     say(f"stopped {node3.hostname} (it held core, registry, proxy and portal tasks)")
 
     def first_login():
-        backends = h.refresh_front()
-        for slot in sorted(backends):
+        errors = []
+        for node in h.live_nodes():
             try:
-                return h.login(slot)
-            except AssertionError:
-                continue
-        raise AssertionError(f"no login yet (proxies: {backends})")
+                return h.login(node)
+            except AssertionError as exc:
+                errors.append(str(exc))
+        raise AssertionError(f"no login yet: {errors}")
     wait_for("a first login after the node loss", first_login, 300,
              diagnose=stack.diagnostics, interval=2)
     to_login = time.monotonic() - lost
@@ -359,7 +355,7 @@ def test_three_node_swarm(harness, capsys):
     assert h.where("postgresql") == [node1.hostname] and h.where("redis") == [node1.hostname]
     h.login_everywhere()
     data_back = time.monotonic() - back
-    assert h.pull(h.proxy_node(2), 2, "1") == first_image
+    assert h.pull(h.live_nodes()[1], "1") == first_image
     assert h.keys() == now
     figures.append(f"data node back: login after {data_back:.0f}s")
     say(f"{node1.hostname} back: postgresql and redis run on it again with their data (the "
