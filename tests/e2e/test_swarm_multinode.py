@@ -94,7 +94,11 @@ class Harness:
                  diagnose=self.stack.diagnostics, interval=3)
 
     def live_nodes(self):
-        return [node for node in self.cluster.nodes if node.up]
+        """Nodes that are up and take tasks: only they run a Traefik task (a drained node runs
+        none, and with host-mode ports nothing answers on its port 443)."""
+        states = self.cluster.node_states()
+        return [node for node in self.cluster.nodes
+                if node.up and states.get(node.hostname) == ("Ready", "Active")]
 
     # --- clients: the nodes' own engines, each through the Traefik task on its node
     def login(self, node) -> bool:
@@ -258,6 +262,8 @@ def test_three_node_swarm(harness, capsys):
     wait_for(f"{node2.hostname} drained, every replica running elsewhere", off_node2, 300,
              diagnose=stack.diagnostics, interval=3)
     h.login_everywhere()
+    with pytest.raises(ConnectionRefusedError):  # its Traefik task went with the rest
+        served_certificate(node2.ip, 443, HOSTNAME, h.certificate.ca)
     figures.append(f"drain: replicas moved and login works {time.monotonic() - drained:.0f}s")
     say(f"{node2.hostname} drained: placement {h.placement()}; login goes on")
     h.assert_spread()
