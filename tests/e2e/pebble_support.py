@@ -85,19 +85,23 @@ class Pebble:
     def __init__(self, workdir: Path, http_port: int = 5002, tls_port: int = 5001,
                  port: int = 0, management_port: int = 0, validity: int | None = None,
                  env: dict[str, str] | None = None, container: str | None = None,
-                 name: str = "pebble-e2e"):
+                 name: str = "pebble-e2e", listen: str = "127.0.0.1"):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.workdir, 0o755)
         self.http_port, self.tls_port = http_port, tls_port
         # 0: a free port of this host (pebble on loopback), 14000/15000 in a container
-        self.port = port or (14000 if container else free_port())
-        self.management_port = management_port or (15000 if container else free_port())
+        self.port = port or (14000 if container else free_port(listen))
+        self.management_port = management_port or (15000 if container else free_port(listen))
         self.validity, self.env = validity, dict(env or {})
         self.network, self.name = container, name
-        self.host = "pebble" if container else "127.0.0.1"
+        # on this host: `listen`, loopback by default; another address of this host (e.g. a
+        # Docker bridge's gateway) lets containers reach it
+        self.listen = listen
+        self.host = "pebble" if container else listen
         self.process: subprocess.Popen | None = None
-        self.ca_file = _listener_pki(self.workdir, ["pebble", "localhost", "127.0.0.1"])
+        self.ca_file = _listener_pki(self.workdir, list(dict.fromkeys(
+            ["pebble", "localhost", "127.0.0.1", listen])))
         self._published_management: int | None = None
 
     # --- where clients find it ------------------------------------------------------------
@@ -108,7 +112,7 @@ class Pebble:
 
     def _management(self) -> str:
         port = self._published_management or self.management_port
-        return f"https://127.0.0.1:{port}"
+        return f"https://{'127.0.0.1' if self.network else self.listen}:{port}"
 
     def _get(self, path: str) -> bytes:
         context = ssl.create_default_context(cafile=str(self.ca_file))
@@ -127,9 +131,9 @@ class Pebble:
 
     def _config(self, inside: str) -> Path:
         config = {"pebble": {
-            "listenAddress": f"{'0.0.0.0' if self.network else '127.0.0.1'}:{self.port}",
+            "listenAddress": f"{'0.0.0.0' if self.network else self.listen}:{self.port}",
             "managementListenAddress":
-                f"{'0.0.0.0' if self.network else '127.0.0.1'}:{self.management_port}",
+                f"{'0.0.0.0' if self.network else self.listen}:{self.management_port}",
             "certificate": f"{inside}/listener.crt", "privateKey": f"{inside}/listener.key",
             "httpPort": self.http_port, "tlsPort": self.tls_port,
             "ocspResponderURL": "", "externalAccountBindingRequired": False}}
@@ -205,7 +209,7 @@ class Pebble:
         self.stop()
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
