@@ -498,3 +498,68 @@ def test_traefik_overlay_needs_the_certificate_secrets():
                                  str(STACK_PATH), "-c", str(TRAEFIK_PATH)], env=env,
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode != 0 and missing in result.stderr
+
+
+# --- the ACME overlay (compose/docker-stack.traefik-acme.yml) -------------------------------
+
+ACME_PATH = REPO / "compose" / "docker-stack.traefik-acme.yml"
+ACME = {"HARBOR_ACME_EMAIL": "admin@example.test"}
+
+
+def acme_stack_config(env_overrides: dict[str, str]):
+    docker_stack_config(REQUIRED)  # skips without a client that has `docker stack config`
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
+    env.update(REQUIRED, **env_overrides)
+    return subprocess.run([shutil.which("docker"), "stack", "config", "-c", str(STACK_PATH),
+                           "-c", str(ACME_PATH)], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_acme_overlay_gives_traefik_a_resolver_from_the_acme_variables():
+    result = acme_stack_config({**ACME, "HARBOR_ACME_DIRECTORY": "https://acme.test/dir",
+                                "HARBOR_ACME_CA_FILE": "/etc/harbor/acme-ca.pem"})
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    traefik = config["services"]["traefik"]
+    resolver = "--certificatesResolvers.harbor.acme."
+    assert resolver + "email=admin@example.test" in traefik["command"]
+    assert resolver + "caServer=https://acme.test/dir" in traefik["command"]
+    assert resolver + "tlsChallenge=true" in traefik["command"]
+    assert config["services"]["proxy"]["deploy"]["labels"][
+        "traefik.http.routers.harbor.tls.certresolver"] == "harbor"
+    mounts = {v["target"]: v for v in traefik["volumes"]}
+    assert mounts["/etc/traefik/acme-ca.pem"]["source"] == "/etc/harbor/acme-ca.pem"
+    assert mounts["/acme"]["source"] == "traefik-acme"
+    assert config["volumes"]["traefik-acme"]["driver_opts"]["device"] == \
+        ":/exports/harbor/traefik-acme"
+    assert traefik["deploy"]["replicas"] == 1
+    assert "secrets" not in traefik
+
+
+def test_acme_overlay_defaults_to_lets_encrypt_and_needs_an_email():
+    result = acme_stack_config(ACME)
+    assert result.returncode == 0, result.stderr
+    traefik = yaml.safe_load(result.stdout)["services"]["traefik"]
+    assert "--certificatesResolvers.harbor.acme.caServer=" \
+        "https://acme-v02.api.letsencrypt.org/directory" in traefik["command"]
+    assert {v["target"]: v["source"] for v in traefik["volumes"]}[
+        "/etc/traefik/acme-ca.pem"] == "/dev/null"
+    missing = acme_stack_config({})
+    assert missing.returncode != 0 and "HARBOR_ACME_EMAIL" in missing.stderr
+
+
+@pytest.mark.parametrize("ca", ["", "-----BEGIN CERTIFICATE-----\n"])
+def test_acme_overlay_trusts_the_ca_file_only_when_it_has_one(tmp_path, ca):
+    """The entrypoint script, run by sh with its paths moved into tmp_path: the CA options
+    are added only for a non-empty file (the default mount is /dev/null)."""
+    script = yaml.safe_load(ACME_PATH.read_text())["x-acme-ca"].replace("$$", "$")
+    (tmp_path / "ca.pem").write_text(ca)
+    (tmp_path / "entrypoint.sh").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    (tmp_path / "entrypoint.sh").chmod(0o755)
+    script = script.replace("/etc/traefik/acme-ca.pem", str(tmp_path / "ca.pem")).replace(
+        "/entrypoint.sh", str(tmp_path / "entrypoint.sh"))
+    out = subprocess.run(["sh", "-c", script, "traefik", "--ping=true"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    extra = [f"--certificatesResolvers.harbor.acme.caCertificates={tmp_path / 'ca.pem'}",
+             "--certificatesResolvers.harbor.acme.caSystemCertPool=true"]
+    assert out == ["--ping=true"] + (extra if ca else [])
