@@ -31,6 +31,7 @@ from e2e_support import REPO, sh
 
 STACK_FILE = REPO / "compose" / "docker-stack.yml"
 TRAEFIK_FILE = REPO / "compose" / "docker-stack.traefik.yml"
+TRAEFIK_ACME_FILE = REPO / "compose" / "docker-stack.traefik-acme.yml"
 LABEL = "harbor-setupwrapper-e2e"  # on the Docker secrets the test creates
 
 
