@@ -552,7 +552,8 @@ def test_acme_overlay_defaults_to_lets_encrypt_and_needs_an_email():
 def test_acme_overlay_trusts_the_ca_file_only_when_it_has_one(tmp_path, ca):
     """The entrypoint script, run by sh with its paths moved into tmp_path: the CA options
     are added only for a non-empty file (the default mount is /dev/null)."""
-    script = yaml.safe_load(ACME_PATH.read_text())["x-acme-ca"].replace("$$", "$")
+    script = yaml.safe_load(ACME_PATH.read_text())["services"]["traefik"]["entrypoint"][2]
+    script = script.replace("$$", "$")
     (tmp_path / "ca.pem").write_text(ca)
     (tmp_path / "entrypoint.sh").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
     (tmp_path / "entrypoint.sh").chmod(0o755)

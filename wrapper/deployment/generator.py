@@ -579,7 +579,11 @@ def rancher_compose(target: str) -> dict:
 def documents() -> dict[str, dict]:
     """path (relative to the repository) -> the file's content as plain data."""
     out = {"compose/docker-compose.yml": compose(), **compose_overrides(),
-           "compose/docker-stack.yml": stack(), "compose/docker-stack.certs.yml": stack_certs()}
+           "compose/docker-stack.yml": stack(), "compose/docker-stack.certs.yml": stack_certs(),
+           "compose/docker-stack.traefik.yml":
+               Spaced({"version": "3.9", **d.STACK_TRAEFIK_OVERRIDE}),
+           "compose/docker-stack.traefik-acme.yml":
+               Spaced({"version": "3.9", **d.STACK_TRAEFIK_ACME_OVERRIDE})}
     for target, folder in RANCHER_ITEMS.items():
         out[f"{folder}/docker-compose.yml.tpl"] = rancher_template(target)
         out[f"{folder}/rancher-compose.yml"] = rancher_compose(target)

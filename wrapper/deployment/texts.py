@@ -234,8 +234,11 @@ the first time a task there uses it and never updates its options afterwards: af
 HARBOR_NFS_* remove the stack, then `docker volume rm harbor_<volume>` on every node.
 For other mount options, edit x-nfs below.
 
-Traefik v3 (providers.swarm). Only the proxy carries labels (deploy.labels). Traefik must be
-attached to this stack's network, whose name is $HARBOR_NETWORK_NAME (default harbor):
+Traefik v3 (providers.swarm). Only the proxy carries labels (deploy.labels). A swarm without
+Traefik: deploy compose/docker-stack.traefik.yml with this file (`-c docker-stack.yml -c
+docker-stack.traefik.yml`), a Traefik service of the stack with your certificate. Your own
+Traefik must be attached to this stack's network, whose name is $HARBOR_NETWORK_NAME
+(default harbor):
   docker service update --network-add harbor <traefik service>
 (detach it again before `docker stack rm`). The router sends Host(`$HARBOR_HOSTNAME`) on the
 entry point $HARBOR_TRAEFIK_ENTRYPOINT with TLS to the proxy's plain-http port 8080, keeps the
@@ -248,7 +251,16 @@ timeouts on the entry point, so start Traefik with, for example,
 (v3 defaults readTimeout to 60s, which cuts big uploads). Give the router a certificate the
 usual way (a default certificate, or add traefik.http.routers.harbor.tls.certresolver).
 The router, service and middleware names are fixed (harbor, harbor-forwarded-https): one
-Harbor stack per Traefik.
+Harbor stack per Traefik. Leave traefik.swarm.lbswarm unset (false): Traefik then balances
+over the proxy's task addresses, which works with either endpoint mode (with lbswarm and
+endpoint_mode dnsrr Traefik drops the service) and reaches only tasks Swarm reports running,
+i.e. healthy. Proven with the real Traefik 3.7.15 and docker-stack.traefik.yml
+(tests/e2e/test_swarm.py on one node, test_swarm_multinode.py on three managers): these
+labels route over TLS with the secret's certificate to every proxy task; docker login, push
+and pull through Traefik on every node's port; a killed proxy task is left out and its
+replacement used. That kernel has no IPVS, so the tests deploy with endpoint_mode dnsrr and
+Traefik's port in host mode on every node (tests/e2e/swarm_support.py, derive_stack); the
+default vip mode and the routing mesh are not proven there.
 
 Changing settings. `docker stack deploy` again runs the job again: it re-renders the config
 from the variables and keeps every key. Running services are not restarted; restart the ones
@@ -281,6 +293,59 @@ labels are off. Docker secrets cannot change: renew by creating secrets with new
 (..._2), deploying again with them in HARBOR_HTTPS_CERTIFICATE_SECRET and
 HARBOR_HTTPS_PRIVATE_KEY_SECRET (the job runs again, the proxies reload nginx within 10 s,
 nothing else restarts), then `docker secret rm` the old ones. See README, Certificates.
+""",
+    "compose/docker-stack.traefik.yml": """\
+Optional, with compose/docker-stack.yml: Traefik v3 as a service of the stack, for a swarm
+that has no Traefik yet. It terminates TLS with your certificate, read from two Docker
+secrets (the same two as docker-stack.certs.yml), and routes HARBOR_HOSTNAME to the proxy
+by the proxy's labels (providers.swarm).
+
+  docker secret create harbor_https_certificate_1 tls.crt   # chain, server certificate first
+  docker secret create harbor_https_private_key_1 tls.key   # unencrypted
+  HARBOR_HTTPS_CERTIFICATE_SECRET=harbor_https_certificate_1 \\
+  HARBOR_HTTPS_PRIVATE_KEY_SECRET=harbor_https_private_key_1 \\
+    docker stack deploy -c compose/docker-stack.yml -c compose/docker-stack.traefik.yml harbor
+
+Traefik runs on a manager (the swarm provider reads services and tasks from the Docker API:
+the manager's socket, read-only) and publishes HARBOR_TRAEFIK_HTTPS_PORT (443); through
+Swarm's routing mesh every node answers on that port. It balances over the proxy's task
+addresses itself (traefik.swarm.lbswarm stays false), so it works with either endpoint mode,
+reaches only tasks Swarm reports running (healthy) and follows replaced tasks within the
+provider's poll interval (15 s). One replica: Traefik keeps its state (certificates it
+obtains) per instance. The entry point has no read/write timeout (pushes of big layers)
+and an idle timeout of 600 s. Renew the certificate as with docker-stack.certs.yml: new
+secret names, deploy again (Traefik restarts with them). Variables of this file:
+  HARBOR_TRAEFIK_IMAGE (traefik:v3.7), HARBOR_TRAEFIK_HTTPS_PORT (443),
+  HARBOR_HTTPS_CERTIFICATE_SECRET, HARBOR_HTTPS_PRIVATE_KEY_SECRET (required),
+  and, shared with docker-stack.yml, HARBOR_NETWORK_NAME and HARBOR_TRAEFIK_ENTRYPOINT.
+""",
+    "compose/docker-stack.traefik-acme.yml": """\
+Optional, with compose/docker-stack.yml, in place of docker-stack.traefik.yml: Traefik v3 as
+a service of the stack that obtains and renews Harbor's certificate from an ACME server
+(Let's Encrypt by default) with a certificate resolver made from the HARBOR_ACME_* variables.
+
+  HARBOR_ACME_EMAIL=admin@example.com \\
+    docker stack deploy -c compose/docker-stack.yml -c compose/docker-stack.traefik-acme.yml harbor
+
+Variables of this file:
+  HARBOR_ACME_EMAIL (required)    the ACME account's contact address
+  HARBOR_ACME_DIRECTORY           the ACME server's directory URL
+                                  (https://acme-v02.api.letsencrypt.org/directory)
+  HARBOR_ACME_CA_FILE             a private ACME server's CA (PEM): a file on every manager
+                                  node; Traefik then trusts it besides the system's CAs
+  HARBOR_TRAEFIK_IMAGE (traefik:v3.7), HARBOR_TRAEFIK_HTTPS_PORT (443), and, shared with
+  docker-stack.yml, HARBOR_NETWORK_NAME, HARBOR_TRAEFIK_ENTRYPOINT and HARBOR_NFS_*.
+The challenge is TLS-ALPN-01: the ACME server connects to HARBOR_HOSTNAME on port 443, which
+must reach Traefik (HARBOR_TRAEFIK_HTTPS_PORT 443 through the routing mesh, or a forward);
+port 80 is not needed. Traefik asks for a certificate for HARBOR_HOSTNAME (the router's Host
+rule) when the router first appears, serves its own self-signed one until then, and renews it
+by itself (Traefik's certificatesDuration, default 90 days: 30 days before the end, checked
+daily); nothing restarts. The account key and the certificates are kept in the traefik-acme
+volume ($HARBOR_NFS_PATH/traefik-acme, like the other volumes: create the folder), so a
+Traefik task moved to another manager keeps them.
+One replica only: Traefik keeps ACME state per instance, and a second one would ask for its
+own certificate and answer challenges meant for the first. Everything else (swarm provider,
+timeouts, lbswarm) as in docker-stack.traefik.yml.
 """,
     "rancher-catalog/templates/harbor-setupwrapper/0/docker-compose.yml.tpl": """\
 Harbor v2.15.2 on one Rancher 1.6 (Cattle) host. The setupwrapper container is the primary
