@@ -186,7 +186,22 @@ def _rollback(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every line printed goes through the masking rule (wrapper/masking.py)."""
+    from . import masking
+
     _tolerant_output()
+    masking.remember_variables(os.environ)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = masking.MaskedStream(sys.stdout), masking.MaskedStream(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        for masked in (sys.stdout, sys.stderr):
+            masked.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     plain = _plain_generate(argv)
     try:

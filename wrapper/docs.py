@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from . import schema
+from .masking import MASK, strip_userinfo
 
 
 def _default(setting: schema.Setting) -> str:
@@ -37,14 +38,16 @@ def _shown(setting: schema.Setting, value) -> str:
     if value is None:
         return "(unset)"
     if setting.secret:
-        return "********"
+        return MASK
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ",".join(value)
-    if isinstance(value, dict):
-        return json.dumps(value)
-    text = str(value)
+        text = ",".join(value)
+    elif isinstance(value, dict):
+        text = json.dumps(value)
+    else:
+        text = str(value)
+    text = strip_userinfo(text)
     return text if len(text) <= 100 else f"{text[:80]}... ({len(text)} characters)"
 
 

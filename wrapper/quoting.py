@@ -2,7 +2,8 @@
 
 
 def shown_value(raw: str, limit: int = 60) -> str:
-    """A value as error messages quote it: repr, cut after `limit` characters."""
-    if len(raw) <= limit:
-        return repr(raw)
-    return f"{raw[:limit]!r}... ({len(raw)} characters)"
+    """A value as error messages quote it: without userinfo, repr, cut after `limit`
+    characters (the one masking rule: wrapper/masking.py)."""
+    from .masking import shown
+
+    return shown(raw, limit=limit)

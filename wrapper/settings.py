@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from environs import FileAwareEnv
 
-from . import schema
+from . import masking, schema
 from .quoting import shown_value
 from .schema import BOOL, BY_ENV, ENUM, FLOAT, INT, JSON, LIST, PORT, SETTINGS
 
@@ -368,6 +368,7 @@ def load(variables: Mapping[str, str] | None = None) -> Settings:
     for setting in SETTINGS:
         default = defaults.get(setting.key, setting.default)
         raw = raw_value(setting.env_name, usable, file_layer, secret_files)
+        masking.remember(raw, secret=setting.secret)
         if setting.env_name in broken:
             values[setting.key] = default
             invalid.add(setting.key)

@@ -7,8 +7,8 @@ import time
 
 
 class Steps:
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # at call time: cli.main masks it (masking.py)
         self.started = time.perf_counter()
         self.last = self.started
 

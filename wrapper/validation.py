@@ -192,7 +192,7 @@ def _check_rules(s, err) -> None:
             err(f"{env('hostname')}: not set; accepted: the host name or IP address clients use, "
                 "e.g. harbor.example.com")
     elif host == "reg.mydomain.com" or is_local(host):
-        err(f"{env('hostname')}: {host!r} cannot be reached by other hosts and containers; "
+        err(f"{env('hostname')}: {_shown(host)} cannot be reached by other hosts and containers; "
             "accepted: a real host name or IP address")
 
     if v["external_url"]:
@@ -471,7 +471,7 @@ def _check_blocks(s, err):
         for key in ("upload_purging.age", "upload_purging.interval"):
             match = _HOURS.match(str(v[key]))
             if not match or int(match.group(1)) < 2:
-                err(f"{env(key)}: {v[key]!r} is not accepted; accepted: <n>h with n >= 2, "
+                err(f"{env(key)}: {_shown(str(v[key]))} is not accepted; accepted: <n>h with n >= 2, "
                     "e.g. 168h")
     if v["cache.enabled"] and v["cache.expire_hours"] <= 0:
         err(f"{env('cache.expire_hours')}: accepted: a whole number of hours above 0")
