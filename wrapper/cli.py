@@ -237,9 +237,9 @@ def _main(argv: list[str] | None) -> int:
 
     try:
         if args.command == "restore-keys":
-            from .backup import restore_keys
+            from .backup import backup_path, restore_keys
 
-            for line in restore_keys(os.path.join(args.backups, args.backup), args.out,
+            for line in restore_keys(backup_path(args.backups, args.backup), args.out,
                                      args.storage or None, os.geteuid() == 0):
                 print(f"harbor-setupwrapper: restored {line}", file=sys.stderr)
             return 0
