@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import masking
 
     _tolerant_output()
-    masking.remember_variables(os.environ)
+    masking.forget()
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = masking.MaskedStream(sys.stdout), masking.MaskedStream(sys.stderr)
     try:

@@ -9,13 +9,13 @@
 Messages apply the rule where they quote a value (`shown` here, `settings.shown_value`).
 Behind that, `MaskedStream` wraps stdout and stderr for the whole run (cli.main) and applies
 both rules to every line written: rule 2 as a pattern, rule 1 by replacing the values of the
-secret settings this run has read (`remember`, called where they are read). A new message
-needs nothing more than to quote values with `shown`.
+secret settings this run has read (`remember`, called by settings.load for every setting, so
+values from NAME_FILE and harbor.yml too; the fast path reads none and imports no schema). A
+new message needs nothing more than to quote values with `shown`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 
 MASK = "********"
@@ -49,6 +49,8 @@ def shown(value, secret: bool = False, limit: int = 60) -> str:
 
 def _forms(value: str):
     """The spellings a value can take in output: as is, in repr, in JSON, escaped."""
+    import json
+
     yield value
     yield repr(value)[1:-1]
     yield json.dumps(value)[1:-1]
@@ -78,17 +80,9 @@ def remember(value, secret: bool = True) -> None:
                 _remembered.add(form)
 
 
-def remember_variables(variables) -> None:
-    """A new run (cli.main): forget the last one's values; remember every HARBOR_*
-    variable: the secret settings' values whole, the rest's userinfo."""
-    from . import schema
-
+def forget() -> None:
+    """A new run (cli.main): the last run's values no longer apply."""
     _remembered.clear()
-    for name, value in variables.items():
-        if not name.startswith("HARBOR_"):
-            continue
-        setting = schema.BY_ENV.get(name)
-        remember(value, secret=setting is not None and setting.secret)
 
 
 def mask(text: str) -> str:
