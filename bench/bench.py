@@ -159,9 +159,50 @@ def main() -> int:
     return 0
 
 
+def init_data_bench(files: int = int(os.environ.get("BENCH_INIT_DATA_FILES", "200000"))) -> int:
+    """`bench.py --init-data`: init-data handing a registry of 200,000 files to 10000 (issue
+    18: bounded memory, progress every few seconds). Needs root (chown)."""
+    import tracemalloc
+
+    if os.geteuid() != 0:
+        print("init-data benchmark: needs root (it re-owns files to 10000)")
+        return 1
+    sys.path.insert(0, str(REPO))
+    from wrapper.data_dirs import DATA_DIRS, init_data
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-init-data-"))
+    try:
+        started = time.perf_counter()
+        for i in range(files):
+            sub = folder / "registry" / f"{i // 1000:04}"
+            if i % 1000 == 0:
+                sub.mkdir(parents=True)
+            (sub / f"{i:06}").touch()
+        made = time.perf_counter() - started
+        lines: list[str] = []
+        tracemalloc.start()
+        started = time.perf_counter()
+        problems = init_data(str(folder), dirs=[DATA_DIRS[0]], say=lines.append)
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert problems == [], problems
+        progress = [line for line in lines if "so far" in line]
+        print(f"init-data: {files:,} files ({made:.1f} s to make them) handed over in "
+              f"{seconds:.1f} s; Python heap peak {peak / 1024:.0f} KiB (tracemalloc), peak RSS "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB; "
+              f"{len(progress)} progress lines")
+        print(lines[-1])
+    finally:
+        shutil.rmtree(folder)
+    return 0
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--first-login"]:  # needs the Docker engine: see bench/first_login.py
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from first_login import main as first_login
         raise SystemExit(first_login(sys.argv[2:]))
+    if sys.argv[1:2] == ["--init-data"]:  # needs root
+        raise SystemExit(init_data_bench())
     raise SystemExit(main())
