@@ -39,6 +39,65 @@ DB_IMAGES = (
     ((2, 13, 0), 14, 15, "v2.15.1"),
 )
 BACKUP_HINT = "Back up first (README: Day 2, backup)."
+_DAMAGED = ("Restore the store from a backup (README: Day 2, restore), or delete the file "
+            "when you know the data is right for this version: the guard then records the "
+            "current one.")
+
+
+_RECORD = {VERSION_ITEM: re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"),
+           LAYOUT_ITEM: re.compile(r"flat|pg\d{1,3}")}
+_KEY_LIMIT = 64 * 1024
+
+
+class Unsafe(Exception):
+    """A file handed over that the wrapper does not read: why, worded after its path."""
+
+
+def read_inside(top: str, relative: str, limit: int = _KEY_LIMIT) -> bytes | None:
+    """TOP/RELATIVE's bytes, None when absent. Every folder below TOP is opened without
+    following links, the file too, non-blocking, and it must be a regular file of at most
+    `limit` bytes: a link out of the folder, a FIFO or an unreadable file is Unsafe."""
+    import errno
+    import stat
+
+    parts = relative.split("/")
+    try:
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (
+                os.O_NONBLOCK if last else os.O_DIRECTORY)
+            try:
+                child = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                return None
+            except OSError as err:
+                where = os.path.join(top, *parts[:index + 1])
+                if err.errno == errno.ELOOP or (err.errno == errno.ENOTDIR and os.path.islink(
+                        where)):
+                    raise Unsafe(f"is a symbolic link (to {os.readlink(where)}): the wrapper "
+                                 "reads these files only inside the folder, never through a "
+                                 "link; put the file itself there") from None
+                if err.errno == errno.ENOTDIR:
+                    raise Unsafe(f"cannot be read: {where} is not a folder") from None
+                raise Unsafe(f"cannot be read ({err.strerror})") from None
+            os.close(fd)
+            fd = child
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Unsafe("is not a regular file")
+        try:
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = handle.read(limit + 1)
+        except OSError as err:
+            raise Unsafe(f"cannot be read ({err.strerror})") from None
+        if len(data) > limit:
+            raise Unsafe(f"is larger than {limit // 1024} KiB, far more than such a file holds")
+        return data
+    finally:
+        os.close(fd)
 
 
 class Refused(Exception):
@@ -160,13 +219,27 @@ class Guard:
                     "mounted?) or restore a backup (README: Day 2, restore). To start over with "
                     f"an empty database on purpose, delete {self.store.path(LAYOUT_ITEM)}.")
             refusals += layout_refusals(self.data, self.tag, found)
+            refusals += adoption_refusals(self.store, self.data)[1]
         if refusals:
             raise Refused(refusals)
         self.recorded = recorded
 
     def _read(self, item: str) -> str | None:
-        value = self.store.read(item)
-        return value.decode().strip() if value else None
+        """A record, checked: garbage there is a damaged store, refused (never guessed)."""
+        path = self.store.path(item)
+        try:
+            value = read_inside(self.store.root, item, 4096)
+        except Unsafe as err:
+            raise Refused([f"{path} {err}. " + _DAMAGED]) from None
+        if not value:
+            return None
+        text = value.decode("ascii", "replace").strip()
+        if not _RECORD[item].fullmatch(text):
+            kind = ("a Harbor version (an image tag such as v2.15.2)" if item == VERSION_ITEM
+                    else "a database layout (pgNN or flat)")
+            raise Refused([f"{path} is not {kind}: the wrapper's store is damaged. "
+                           + _DAMAGED])
+        return text
 
     def record(self) -> None:
         """Remember the version and layout now on the data (a write only when they change)."""
@@ -180,51 +253,125 @@ class Guard:
             self.store.replace(LAYOUT_ITEM, self.layout.encode())
 
 
-def _read_file(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
+def _key_problem_free(key_pem: bytes) -> bool:
+    return _key_problem("token/private_key.pem", key_pem, {}) is None
 
 
-def adopt(store: Store, data: str | None) -> list[str]:
-    """Seed the store with upstream's keys found under DATA (an official install moving
-    in), byte for byte. Raises Refused when the store already holds different ones: the
-    database's stored credentials are encrypted with one of the two secretkeys."""
-    if not data:
-        return []
+def _key_type(key) -> str:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519
+
+    for kind, name in ((ec.EllipticCurvePrivateKey, "EC"), (ed25519.Ed25519PrivateKey,
+                       "Ed25519"), (ed448.Ed448PrivateKey, "Ed448"), (dsa.DSAPrivateKey, "DSA")):
+        if isinstance(key, kind):
+            return name
+    return "other"
+
+
+def _key_problem(item: str, found: bytes, keys: dict[str, bytes]) -> str | None:
+    """What is wrong with one of upstream's key files, worded after its path; None: fine."""
     from . import pki
 
-    adopted, refusals = [], []
+    if item == "secretkey":
+        if len(found) not in (16, 24, 32):
+            return (f"is {len(found)} bytes: Harbor's secretkey is 16 bytes (no newline). It "
+                    "encrypts the credentials in Harbor's database: restore the original file.")
+        return None
+    if item == "token/private_key.pem":
+        try:
+            key = pki.load_key(found)
+        except TypeError:
+            return ("is an encrypted private key: Harbor's token signing key is unencrypted "
+                    "PEM (core reads it without a passphrase); restore the original file.")
+        except ValueError:
+            return ("is not a readable PEM private key (Harbor's token signing key): restore "
+                    "the original file.")
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
+            kind = (f"an RSA key of {key.key_size} bits" if isinstance(key, rsa.RSAPrivateKey)
+                    else f"an {_key_type(key)} key")
+            return (f"is {kind}: Harbor signs its tokens with RS256, an RSA key of 2048 bits "
+                    "or more (upstream's prepare makes 4096); restore the original file.")
+        return None
+    # token/root.crt: the certificate of the token key that will be used
+    try:
+        certs = pki.load_certs(found)
+        if not certs:
+            raise ValueError
+    except ValueError:
+        return "is not a PEM certificate (the token key's, root.crt): restore the original file."
+    key = keys.get("token/private_key.pem")
+    try:
+        if key is not None and _key_problem_free(key) and not pki.key_matches(found, key):
+            return ("is not the certificate of the token key (secret/core/private_key.pem or "
+                    "the store's): the registry would refuse every token. Restore the pair "
+                    "from one install, or delete root.crt to have it made anew from the key.")
+    except (ValueError, TypeError):
+        return None  # the key is refused on its own
+    return None
+
+
+def adoption_refusals(store: Store, data: str | None) -> tuple[dict[str, bytes], list[str]]:
+    """(upstream's key files found under DATA, why they cannot be adopted): every check
+    before anything is written. The content checks run only for a file the store does not
+    hold byte for byte already (adopted before: checked then), so the fast path stays light."""
+    if not data:
+        return {}, []
+    found, refusals = {}, []
     for item, relative in UPSTREAM_KEYS.items():
         path = os.path.join(data, relative)
-        found = _read_file(path)
-        if found is None:
+        try:
+            value = read_inside(data, relative)
+        except Unsafe as err:
+            refusals.append(f"{path} {err}")
             continue
-        if item == "secretkey" and len(found) not in (16, 24, 32):
-            refusals.append(f"{path} is {len(found)} bytes: Harbor's secretkey is 16 bytes "
-                            "(no newline). It encrypts the credentials in Harbor's database: "
-                            "restore the original file.")
+        if value is not None:
+            found[item] = value
+    keys = dict(found)
+    if "token/private_key.pem" not in keys:
+        try:
+            stored = read_inside(store.root, "token/private_key.pem")
+        except Unsafe:
+            stored = None
+        if stored:
+            keys["token/private_key.pem"] = stored
+    for item, value in found.items():
+        path = os.path.join(data, UPSTREAM_KEYS[item])
+        try:
+            stored = read_inside(store.root, item)
+        except Unsafe as err:
+            refusals.append(f"{store.path(item)} {err}")
             continue
-        if item == "token/private_key.pem":
-            try:
-                pki.load_key(found)
-            except (ValueError, TypeError):
-                refusals.append(f"{path} is not a readable PEM private key (Harbor's token "
-                                "signing key): restore the original file.")
-                continue
-        value, created = store.get_or_create(item, lambda: found)
-        if value != found and item != "token/root.crt":  # the certificate is derived
+        if stored == value:
+            continue
+        problem = _key_problem(item, value, keys)
+        if problem:
+            refusals.append(f"{path} {problem}")
+        elif stored and item != "token/root.crt":  # the certificate is derived
             refusals.append(
                 f"{path} differs from {store.path(item)}: this data folder and the wrapper's "
                 f"store hold different keys. Keep the one the database was made with: to adopt "
                 f"{path}, move {store.path(item)} away (a backup holds it too); to keep the "
                 f"store's, move {path} away.")
-        elif created:
-            adopted.append(relative)
+    return found, refusals
+
+
+def adopt(store: Store, data: str | None) -> list[str]:
+    """Seed the store with upstream's keys found under DATA (an official install moving
+    in), byte for byte. Raises Refused when one cannot be adopted (the Guard has said so
+    already, before anything was written) or the store already holds different ones: the
+    database's stored credentials are encrypted with one of the two secretkeys."""
+    found, refusals = adoption_refusals(store, data)
     if refusals:
         raise Refused(refusals)
+    adopted = []
+    for item, value in found.items():
+        stored, created = store.get_or_create(item, lambda: value)
+        if created:
+            adopted.append(UPSTREAM_KEYS[item])
+        elif stored != value and item != "token/root.crt":
+            raise Refused([f"{os.path.join(data, UPSTREAM_KEYS[item])} differs from "
+                           f"{store.path(item)}: written by another run meanwhile"])
     return adopted
 
 
