@@ -18,12 +18,41 @@ EXIT_CODES = {
     OK: "every certificate is valid beyond the warning window",
     WARNING: "a certificate expires within the warning window",
     CRITICAL: "a certificate has expired",
-    UNKNOWN: "no generation to read, or a bad --warning-days / HARBOR_CERT_WARNING_DAYS",
+    UNKNOWN: "no generation to read, a certificate file that cannot be read, or a bad "
+             "--warning-days / HARBOR_CERT_WARNING_DAYS",
     NOT_YET_VALID: "a certificate is not valid until a later date than this host's clock "
                    "(the clock is behind, or was ahead when it was made); none has expired",
 }
 _LABEL = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN",
           NOT_YET_VALID: "NOT VALID YET"}
+
+
+CERTIFICATE_LIMIT = 4 * 1024 * 1024  # a chain of a thousand certificates fits
+
+
+def _reader(out: str, problems: list[str]):
+    """Files of the current generation, read as the wrapper reads them (no link followed,
+    regular files only, bounded); one that is there but unusable is a problem, not a
+    certificate less."""
+    from cryptography import x509
+
+    name = tree.current_generation(out)
+
+    def read(relative: str) -> bytes | None:
+        data = tree.read_current(out, relative, CERTIFICATE_LIMIT)
+        path = os.path.join(out, tree.CURRENT, relative)
+        if data is None:
+            if name and os.path.lexists(os.path.join(out, tree.GENERATIONS, name, relative)):
+                problems.append(f"{path} cannot be read: not a regular file inside the "
+                                f"generation, or larger than {CERTIFICATE_LIMIT >> 20} MiB")
+            return None
+        try:
+            if not x509.load_pem_x509_certificates(data):
+                raise ValueError
+        except ValueError:
+            problems.append(f"{path} holds no readable PEM certificate")
+        return data
+    return read
 
 
 def report(out: str, window: int, at: datetime.datetime | None = None) -> dict:
@@ -35,29 +64,46 @@ def report(out: str, window: int, at: datetime.datetime | None = None) -> dict:
     result: dict = {"folder": out, "checked": certificates.iso(at), "warning_days": window}
     if marker is None:
         result.update(code=UNKNOWN, status=_LABEL[UNKNOWN], certificates=[],
-                      problem=f"no generation in {out} ({marker_path} is missing or unreadable): "
-                              "has `harbor-setupwrapper generate` run with this --out?")
+                      problem=f"no generation in {out} ({marker_path} is missing, unreadable "
+                              "or not a JSON object): has `harbor-setupwrapper generate` run "
+                              "with this --out?")
         return result
-    made = datetime.datetime.fromtimestamp(os.stat(marker_path).st_mtime, datetime.timezone.utc)
-    entries = certificates.in_use(current)
+    try:
+        made = certificates.iso(datetime.datetime.fromtimestamp(
+            os.lstat(os.path.join(out, tree.GENERATIONS, tree.current_generation(out) or "",
+                                  tree.MARKER)).st_mtime, datetime.timezone.utc))
+    except OSError:
+        made = None
+    problems: list[str] = []
+    entries = certificates.inventory(_reader(out, problems))
     states = [c.state(at, window) for c in entries]
-    code = (CRITICAL if "expired" in states else
+    code = (UNKNOWN if problems else CRITICAL if "expired" in states else
             NOT_YET_VALID if certificates.NOT_YET_VALID in states else
             WARNING if "expiring" in states else OK)
     result.update({
-        "generation": marker.get("generation"),
-        "made": certificates.iso(made),
+        "generation": _text(marker.get("generation")),
+        "made": made,
         # a keyed hash (HMAC-SHA256) of the settings: equal settings, equal hash; no secret
-        "settings_hmac": marker.get("settings"),
-        "wrapper": marker.get("wrapper"),
-        "harbor": marker.get("harbor") or (
+        "settings_hmac": _text(marker.get("settings")),
+        "wrapper": _text(marker.get("wrapper")),
+        "harbor": _text(marker.get("harbor")) or (
             HARBOR_VERSION if marker.get("wrapper") == __version__ else None),
         "code": code, "status": _LABEL[code],
         "certificates": [c.as_dict(at, window) for c in entries],
         "warnings": certificates.warnings(entries, window, at),
         "database_snapshot": db_snapshot.status_entry(os.path.join(out, ".store"), at),
+        "problems": problems,
     })
     return result
+
+
+def _text(value) -> str | None:
+    """A marker field as status shows it: a short single line, whatever the file holds."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)[:200]
+    text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return text if text.isprintable() and len(text) <= 200 else repr(text[:200])
 
 
 def text(r: dict) -> str:
@@ -98,6 +144,8 @@ def text(r: dict) -> str:
         ]
     for warning in r["warnings"]:
         lines.append(f"warning: {warning}")
+    for problem in r.get("problems", ()):
+        lines.append(f"problem: {problem}")
     return "\n".join(lines) + "\n"
 
 
@@ -111,7 +159,12 @@ def main(out: str, window_arg: int | None, as_json: bool, variables, stdout, std
     except ValueError as err:
         print(f"harbor-setupwrapper: {err}", file=stderr)
         return UNKNOWN
-    r = report(out, window)
+    try:
+        r = report(out, window)
+    except Exception as err:  # a monitoring check says UNKNOWN, never a traceback
+        r = {"folder": os.path.abspath(out), "warning_days": window, "code": UNKNOWN,
+             "status": _LABEL[UNKNOWN], "certificates": [],
+             "problem": f"cannot read the generation: {type(err).__name__}: {err}"}
     if as_json:
         stdout.write(json.dumps(r, indent=2) + "\n")
     else:

@@ -79,7 +79,7 @@ def read_marker(out: str) -> dict | None:
     data = read_current(out, MARKER)
     try:
         marker = json.loads(data) if data else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a marker nested too deeply
         return None
     return marker if isinstance(marker, dict) else None
 
