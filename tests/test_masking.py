@@ -140,6 +140,7 @@ def _commands(tmp_path) -> dict[str, list[str]]:
         "init-data": ["init-data", "--root", str(tmp_path / "no-data")],
         "restore-keys": ["restore-keys", "nothing", "--backups", str(tmp_path / "none"),
                          "--out", out, "--storage", ""],
+        "rollback": ["rollback", "--out", out, "--database", str(tmp_path / "no-database")],
         "variables": ["variables"],
     }
 
