@@ -402,6 +402,28 @@ TRIVY_OFFLINE_OVERRIDE = {  # compose/docker-compose.trivy-offline.yml
     },
 }
 
+# compose/docker-compose.podman.yml: Podman drops a service's health-check options when the file
+# gives no `test`, so the images' own checks are repeated (tests/test_podman_override.py keeps
+# them equal to tests/e2e/images/image-contract.yml); a fixed subnet whose gateway is the DNS
+PODMAN_RESOLVER = "${HARBOR_NGINX_RESOLVER:-${HARBOR_PODMAN_GATEWAY:-10.89.250.1}}"
+PODMAN_RESOLVER_NOTE = ("Podman's DNS (aardvark-dns) answers on the network's gateway, not on "
+                        "Docker's\n127.0.0.11; a restarted container gets a new address, which "
+                        "the proxy follows")
+PODMAN_SUBNET = {"subnet": "${HARBOR_PODMAN_SUBNET:-10.89.250.0/24}",
+                 "gateway": "${HARBOR_PODMAN_GATEWAY:-10.89.250.1}"}
+PODMAN_HEALTH_TESTS = {  # compose/docker-compose.podman.yml: each image's own check
+    'log': ['CMD-SHELL', 'netstat -ltun|grep 10514'],
+    'registry': ['CMD-SHELL', 'curl --fail -s http://localhost:5000 || curl -k --fail -s https://localhost:5443 || exit 1'],
+    'registryctl': ['CMD-SHELL', 'curl --fail -s http://localhost:8080/api/health || curl -sk --fail --key /etc/harbor/ssl/registryctl.key --cert /etc/harbor/ssl/registryctl.crt https://localhost:8443/api/health || exit 1'],
+    'postgresql': ['CMD', '/docker-healthcheck.sh'],
+    'redis': ['CMD', 'docker-healthcheck'],
+    'core': ['CMD-SHELL', 'curl --fail -s http://localhost:8080/api/v2.0/ping || curl -k --fail -s https://localhost:8443/api/v2.0/ping || exit 1'],
+    'portal': ['CMD-SHELL', 'curl --fail -s http://localhost:8080 || curl -k --fail -s https://localhost:8443 || exit 1'],
+    'jobservice': ['CMD-SHELL', 'curl --fail -s http://localhost:8080/api/v1/stats || curl -sk --fail --key /etc/harbor/ssl/job_service.key --cert /etc/harbor/ssl/job_service.crt https://localhost:8443/api/v1/stats || exit 1'],
+    'proxy': ['CMD-SHELL', 'curl --fail -s http://localhost:8080 || exit 1'],
+    'trivy-adapter': ['CMD-SHELL', 'curl --fail -s http://localhost:8080/probe/healthy || curl -k --fail -s https://localhost:8443/probe/healthy || exit 1'],
+}
+
 SECRETS_OVERRIDE = {  # compose/docker-compose.secrets.yml
     "services": {"setupwrapper": {
         "secrets": ["harbor_admin_password", "harbor_database_password"],

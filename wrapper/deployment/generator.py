@@ -287,6 +287,17 @@ def compose_syslog() -> dict:
                    "services": services})
 
 
+def compose_podman() -> dict:
+    services = {"setupwrapper": {"environment": [
+        Comment(d.PODMAN_RESOLVER_NOTE), f"HARBOR_NGINX_RESOLVER={d.PODMAN_RESOLVER}"]}}
+    for name, test in d.PODMAN_HEALTH_TESTS.items():
+        services[name] = {"healthcheck": {"test": Flow(test)}}
+    return Spaced({"services": services,
+                   Comment("a fixed subnet, so that the proxy knows where the DNS server is "
+                           "(its gateway)"): None,
+                   "networks": {"harbor": {"ipam": {"config": [d.PODMAN_SUBNET]}}}})
+
+
 def compose_overrides() -> dict[str, dict]:
     return {
         "compose/docker-compose.backup.yml": compose_backup(),
@@ -298,6 +309,7 @@ def compose_overrides() -> dict[str, dict]:
         "compose/docker-compose.secrets.yml": Spaced(d.SECRETS_OVERRIDE),
         "compose/docker-compose.syslog.yml": compose_syslog(),
         "compose/docker-compose.trust.yml": {"services": d.TRUST_OVERRIDE},
+        "compose/docker-compose.podman.yml": compose_podman(),
         "compose/docker-compose.trivy-offline.yml": {"services": d.TRIVY_OFFLINE_OVERRIDE},
         "compose/docker-compose.engine25.yml": {"services": {
             name: {"healthcheck": {"start_interval": d.START_INTERVAL}}

@@ -151,6 +151,18 @@ The folder holds trivy's cache layout (db/trivy.db and db/metadata.json, optiona
 java-db/trivy-java.db and java-db/metadata.json) or an OCI image layout of the DB artifacts
 (index.json, blobs/). See README, Trivy without the internet.
 """,
+    "compose/docker-compose.podman.yml": """\
+Podman (4.3 and the versions that keep its Docker-compatible API this way) drops a
+service's health-check options (interval, timeout, retries, start_period) when the compose
+file gives no `test`: Docker keeps the image's check with the file's options, Podman falls
+back to the image's 30 s interval and marks a container unhealthy at its first failure, so
+`depends_on: service_healthy` fails while PostgreSQL is still starting. This file repeats
+each image's own check (tests/e2e/images/image-contract.yml; tests/test_podman_override.py
+keeps them equal) so that the options of docker-compose.yml apply. The network gets a fixed
+subnet (HARBOR_PODMAN_SUBNET, HARBOR_PODMAN_GATEWAY) for the proxy's DNS. Podman only:
+
+  docker compose -f compose/docker-compose.yml -f compose/docker-compose.podman.yml up -d
+""",
     "compose/docker-stack.yml": """\
 Harbor v2.15.2 on Docker Swarm, behind Traefik v3, with every volume on NFS.
 
