@@ -1,4 +1,5 @@
-"""Command line: generate, init-data, check, show, status, variables, restore-keys, rollback."""
+"""Command line: generate, renew, init-data, check, show, status, variables, restore-keys,
+rollback."""
 
 from __future__ import annotations
 
@@ -28,6 +29,16 @@ def _parser():
     gen.add_argument("--renew-ca", action="append", choices=("https", "internal"), default=[],
                      help="replace that CA the wrapper made (kept aside in the store) and "
                           "re-issue its certificates for the same keys; see the README")
+    renew = commands.add_parser(
+        "renew", help="keep running: re-issue certificates before they expire (and obtain the "
+                      "ACME one), publishing a new generation the proxy reloads")
+    renew.add_argument("--out", default=os.environ.get("HARBOR_SETUP_DIR", "/harbor-setup"),
+                       help="output folder (default: $HARBOR_SETUP_DIR or /harbor-setup)")
+    renew.add_argument("--link-fixed-paths", action="store_true",
+                       help="as for generate (inside the wrapper container)")
+    renew.add_argument("--now", action="store_true",
+                       help="run the first round at once (default: after one interval, since "
+                            "the deployment's start has just generated)")
     init = commands.add_parser(
         "init-data", help="give the data folders under ROOT to the users Harbor's images run as")
     init.add_argument("--root", default="/data",
@@ -222,6 +233,10 @@ def _main(argv: list[str] | None) -> int:
 
         print(variables_table() if args.format == "markdown" else env_example(), end="")
         return 0
+    if args.command == "renew":
+        from .renew import main as renew
+
+        return renew(args.out, args.link_fixed_paths, args.now, main)
     if args.command == "init-data":
         return _init_data(args.root)
     if args.command == "rollback":

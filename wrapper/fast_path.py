@@ -107,7 +107,17 @@ def inputs_fingerprint(key: bytes, variables, out: str, link_fixed: bool,
         "files": {k: sha256(v or b"").hexdigest() for k, v in sorted(contents.items())},
         "code": _code_digest(),
     }
+    acme = acme_digest(out)
+    if acme:
+        material["acme"] = acme
     return hmac_sha256(key, json.dumps(material, sort_keys=True).encode())
+
+
+def acme_digest(out: str) -> str | None:
+    """The certificate the `renew` mode obtained from the ACME server is an input too: a new
+    one makes a new generation."""
+    data = Store(os.path.join(out, tree.STORE)).read("acme/server.crt")
+    return sha256(data).hexdigest() if data else None
 
 
 def unchanged(out: str, variables, link_fixed: bool, steps) -> bool:

@@ -11,8 +11,8 @@ import json
 import os
 
 from . import HARBOR_VERSION, __version__, tree
-from .fast_path import (hmac_sha256, input_paths, inputs_fingerprint, link,  # noqa: F401
-                        templates_digest, unchanged)
+from .fast_path import (acme_digest, hmac_sha256, input_paths,  # noqa: F401
+                        inputs_fingerprint, link, templates_digest, unchanged)
 from . import marker as markers
 from .marker import CHECKED, expiry_due
 from .shims import shim_files, shim_sources  # noqa: F401
@@ -37,6 +37,9 @@ def fingerprint(key: bytes, s, out: str, shims: list, link_fixed: bool) -> str:
         "templates": templates_digest().hex(),
         "shims": tree.content_hash(shims),
     }
+    acme = acme_digest(out)
+    if acme:
+        material["acme"] = acme
     canonical = json.dumps(material, sort_keys=True, default=str).encode()
     return hmac.new(key, canonical, hashlib.sha256).hexdigest()
 

@@ -170,6 +170,8 @@ def ensure(store: Store, s, recover_secretkey: bytes | None = None,
         else:
             _own_server_certificate(store, keys, server_names(s), days, item, window,
                                     verified)
+            if s.on("acme"):
+                _acme_certificate(store, keys, server_names(s))
     if s.on("internal_tls"):
         _internal_certificates(store, s, keys, days, item, window, verified)
     return keys
@@ -238,6 +240,16 @@ def _own_server_certificate(store: Store, keys: Keys, names: list[str], days: in
              verified)
     cert, key = _leaf(store, keys, item, ca, "https/server", names, days, window, verified)
     keys.https_cert, keys.https_key, keys.https_ca = cert + ca[1], key, ca[1]
+
+
+def _acme_certificate(store: Store, keys: Keys, names: list[str]) -> None:
+    """The chain the ACME server issued (renew mode), once there is one for these names and
+    this key, valid now; until then the wrapper's own certificate, for the same key."""
+    from . import acme_certificate
+
+    chain = store.read(acme_certificate.CERTIFICATE)
+    if acme_certificate.usable(chain, keys.https_key, names):
+        keys.https_cert, keys.https_ca = chain, None
 
 
 def _internal_certificates(store: Store, s, keys: Keys, days: int, item, window: int,

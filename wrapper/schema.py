@@ -110,6 +110,7 @@ BLOCKS = (
     "metric",
     "trace",
     "internal_tls",
+    "acme",
 )
 STORAGE_PROVIDERS = ("filesystem", "azure", "gcs", "s3", "swift", "oss")
 
@@ -147,6 +148,27 @@ SETTINGS: tuple[Setting, ...] = (
     S("cert_warning_days", INT, 30,
       "Days before a certificate expires from which `generate` warns and re-issues its own "
       "ones, and `status` exits non-zero.", addition=True, minimum=0, maximum=36500),
+    S("renew_interval", INT, 3600,
+      "Seconds between two rounds of the `renew` service: each re-issues the certificates "
+      "the wrapper made that expire within HARBOR_CERT_WARNING_DAYS, renews the ACME "
+      "certificate, and publishes a new generation that the proxy reloads.", addition=True,
+      minimum=5, maximum=86400),
+    S("acme.email", STR, None,
+      "ACME: the e-mail address of the account (the ACME server's expiry notices). Setting "
+      "any HARBOR_ACME_* variable has the `renew` service obtain the server certificate from "
+      "the ACME server over HTTP-01 on HARBOR_HTTP_PORT (which must be reachable from it "
+      "as port 80 under HARBOR_HOSTNAME) and renew it; until then the wrapper's own "
+      "certificate is served.", addition=True),
+    S("acme.directory", URL, "https://acme-v02.api.letsencrypt.org/directory",
+      "ACME: the directory URL of the ACME server (default: Let's Encrypt's production one).",
+      addition=True),
+    S("acme.ca_file", STR, None,
+      "ACME: path of a PEM file of the CA that signs a private ACME server's own https "
+      "certificate (not needed for Let's Encrypt); read when the certificate is ordered, so "
+      "that on Swarm, where Traefik uses it, the wrapper needs no copy.", addition=True),
+    S("acme.challenge", ENUM, "http-01",
+      "ACME: the challenge answered (HTTP-01: the proxy serves /.well-known/acme-challenge/ "
+      "on its http port).", choices=("http-01",), addition=True),
     S("external_url", URL, None,
       "Public URL when Harbor sits behind an outer proxy, e.g. https://reg.example.com."),
     S("nginx_resolver", STR, None,

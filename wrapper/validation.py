@@ -230,6 +230,7 @@ def _check_rules(s, err) -> None:
     _check_files(s, err)
     _check_https(s, err)
     certificates.check_window(s, err)
+    _check_acme(s, err)
     _check_blocks(s, err)
     _check_user_settings(s, err)
 
@@ -257,6 +258,29 @@ def _check_user_settings(s, err):
         err(f"{env('skip_audit_log_database')}: true without HARBOR_AUDIT_LOG_FORWARD_ENDPOINT; "
             "accepted: false, or an endpoint set too (core refuses to drop audit logs "
             "without forwarding them)")
+
+
+def _check_acme(s, err):
+    if not s.on("acme"):
+        return
+    v = s.values
+    # with HARBOR_PROTOCOL http (Swarm: behind Traefik, whose resolver uses these variables)
+    # the wrapper does no ACME and serves no challenge
+    if s.https and v["https.certificate"]:
+        err(f"{env('https.certificate')}: set together with HARBOR_ACME_* variables; accepted: "
+            "one way to the server certificate, your own files or ACME")
+    email = v["acme.email"]
+    if email is not None and not re.fullmatch(r"[^@\s:,<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+",
+                                              email, re.ASCII):
+        err(f"{env('acme.email')}: {_shown(email)} is not accepted; accepted: one e-mail "
+            "address such as admin@example.com")
+    if s.https and v["acme.ca_file"] and not os.access(v["acme.ca_file"], os.R_OK):
+        err(f"{env('acme.ca_file')}: {_shown(v['acme.ca_file'])} cannot be read; accepted: "
+            "the path of a readable PEM file")
+    problem = url_problem(v["acme.directory"], schemes=("https",))
+    if problem:
+        err(f"{env('acme.directory')}: the value {_shown(v['acme.directory'])} {problem}; "
+            "accepted: the https:// URL of an ACME directory")
 
 
 def _redis_host(item: str) -> bool:

@@ -11,6 +11,7 @@ def files(s, keys, paths):
         ipv4=s["ip_family.ipv4.enabled"], ipv6=s["ip_family.ipv6.enabled"],
         strong_ciphers=_strong(s), https_port=s["https.port"], resolver=s["nginx_resolver"],
         metric=s.on("metric"), metric_port=s["metric.port"], metric_path=s["metric.path"],
+        acme_challenges=f"{paths.out}/.acme-challenge" if s.on("acme") else None,
         paths=paths)]
     if s.https:
         out += [File("secret/cert/server.crt", keys.https_cert, 0o600),
