@@ -125,7 +125,7 @@ CASES = {
     "extra folder": (
         lambda b, o: (b / "store/ssh").mkdir(),
         [f"{S}/ssh is not a folder of the wrapper's key store (those are https, internal, "
-         "data, token)"]),
+         "data, token, acme)"]),
     "token certificate of another install": (
         _from_other("token/root.crt"),
         [f"{S}/token/root.crt is not the certificate of token/private_key.pem: the two come "

@@ -32,7 +32,7 @@ REQUIRED = ("secretkey", "core_secret", "jobservice_secret", "csrf_key", "regist
 # Items a backup may hold besides: top-level names, and the folders of certificate and data
 # items (a new store item belongs here, or restores of backups that hold it are refused).
 OPTIONAL = ("database_password", "fingerprint.key", "token/root.crt")
-FOLDERS = ("https", "internal", "data", "token")
+FOLDERS = ("https", "internal", "data", "token", "acme")
 _ITEM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", re.ASCII)
 _PRINTABLE = re.compile(rb"[!-~]+")
 _KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
