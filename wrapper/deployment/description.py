@@ -153,9 +153,10 @@ SERVICES = {
         "data": {"registry": "/data:ro,nocopy"},
         "data_note": STORE_PATH_NOTE,
         "fixed": ["ca-download", "cust-cert"],
-        # the database and Redis before core starts; the registry only started (core calls it
-        # per request): its health check no longer delays the first login (issue 17)
-        "after": {**AFTER_DATA, "registry": STARTED, "redis": HEALTHY, "postgresql": HEALTHY},
+        # started, as upstream's: core waits for them itself (the database: a TCP check every
+        # 2 s for 60 s; Redis: a ping retried for a minute) and calls the registry per request.
+        # Their health checks (every 5 s) no longer delay the first login (issue 17)
+        "after": {**AFTER_DATA, "registry": STARTED, "redis": STARTED, "postgresql": STARTED},
         "rancher-distributed": {"health_check": {
             "port": 8080, "request_line": "GET /api/v2.0/ping HTTP/1.0", "strategy": "recreate"}},
     },

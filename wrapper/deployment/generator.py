@@ -151,10 +151,10 @@ def volumes_of(target: str) -> list[str]:
 
 HEALTH_NOTE = """\
 the images' own health checks (no `test` here: Docker keeps the image's), checked more
-often than Docker's default 30 s so that services waiting on each other start sooner: core
-waits for the first health checks of redis and postgresql. Every 5 s: one curl per service;
-unhealthy after a minute of failures. (start_interval would be better but needs Docker
-Engine 25, and compose refuses it on older engines.)"""
+often than Docker's default 30 s so that services waiting on each other start sooner (the
+registry waits for redis, jobservice for core). Every 5 s: one curl per service; unhealthy
+after a minute of failures. (start_interval: docker-compose.engine25.yml, Engine 25 or
+later; compose refuses it on older engines.)"""
 
 INIT_DATA_NOTE = """\
 Gives each data volume to the user its image runs as (uid 10000; 999 for PostgreSQL and
