@@ -26,6 +26,7 @@ import argparse
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
