@@ -81,6 +81,7 @@ def test_snapshot_copies_the_cluster_with_owners_modes_and_times(setup):
     database, store = setup
     cluster(database / "pg15")
     store.replace(PREVIOUS_VERSION_ITEM, b"v2.14.4")
+    store.replace(VERSION_ITEM, b"v2.15.2")
     said, say = lines()
     done = db_snapshot.take(str(database), store, V, say)
     snap = database / "snapshot-pg15"
@@ -94,6 +95,23 @@ def test_snapshot_copies_the_cluster_with_owners_modes_and_times(setup):
     assert "rollback --drop" in said[0]
     # the next start of the same pending upgrade keeps it
     assert "kept" in db_snapshot.take(str(database), store, V, say)
+
+
+@pytest.mark.parametrize("recorded,previous,want", [
+    (None, None, None),                     # a store that never recorded a version
+    (b"v2.14.4", None, "v2.14.4"),          # init-data before the guard recorded v2.15.2
+    (b"v2.15.2", b"v2.14.4", "v2.14.4"),    # init-data after it
+    (b"v2.15.2", None, None),               # v2.15.2 recorded with nothing before it
+])
+def test_the_snapshot_records_the_version_before_this_start(setup, recorded, previous, want):
+    database, store = setup
+    cluster(database / "pg15")
+    if recorded:
+        store.replace(VERSION_ITEM, recorded)
+    if previous:
+        store.replace(PREVIOUS_VERSION_ITEM, previous)
+    db_snapshot.take(str(database), store, V, print)
+    assert json.loads(store.read(db_snapshot.STORE_ITEM))["harbor_version"] == want
 
 
 def test_no_snapshot_when_nothing_would_be_upgraded(setup):
@@ -141,6 +159,7 @@ def upgraded(database, store):
     cluster(database / "pg15")
     before = tree(database / "pg15")
     store.replace(PREVIOUS_VERSION_ITEM, b"v2.14.4")
+    store.replace(VERSION_ITEM, b"v2.15.2")
     db_snapshot.take(str(database), store, V, print)
     for entry in sorted((database / "pg15").rglob("*"), reverse=True):
         entry.unlink() if entry.is_file() or entry.is_symlink() else entry.rmdir()

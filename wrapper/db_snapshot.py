@@ -138,8 +138,16 @@ def take(database: str, store: Store | None, variables, say, free_bytes=None) ->
             "README, Day 2).")
     version = None
     if store is not None:
-        value = store.read(PREVIOUS_VERSION_ITEM)  # the guard's record of this start's change
-        version = value.decode().strip() if value else None
+        # init-data may run before or after the setupwrapper's guard records this start's
+        # version (named volumes: no order between them); the guard writes the version before
+        # a change first, then the new one
+        tag = (variables.get(TAG_VARIABLE) or "").strip() or HARBOR_VERSION
+        current = store.read(VERSION_ITEM)
+        if current and current.decode().strip() != tag:
+            version = current.decode().strip()
+        else:
+            value = store.read(PREVIOUS_VERSION_ITEM) if current else None
+            version = value.decode().strip() if value else None
     os.mkdir(partial, 0o700)
     copy_tree(cluster, os.path.join(partial, f"pg{old}"))
     record = {
