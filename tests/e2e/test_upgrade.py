@@ -20,6 +20,7 @@ One deployment per mode carries all the checks. Run: pytest -m upgrade_e2e
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from compose_support import pull, push_and_pull
+from compose_support import PASSWORD, pull, push_and_pull
 from e2e_support import sh
 from pg15_cluster import make_pg15, pg15_query
 from test_data import STOP_FOR_BACKUP, DataHarbor
@@ -36,15 +37,30 @@ from test_data import STOP_FOR_BACKUP, DataHarbor
 pytestmark = pytest.mark.upgrade_e2e
 
 DB_PASSWORD = "pg-upgrade-e2e-pw"
-HARBOR_ROWS = """
+# Harbor's tables as the core double keeps them (tests/doubles/core_settings.py, columns of
+# Harbor's harbor_user and project), with the admin password already set at v2.14 (PBKDF2 as
+# Harbor hashes it): login after the upgrade reads that row, core does not set it again.
+ADMIN_SALT = "0123456789abcdef0123456789abcdef"
+ADMIN_HASH = hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), ADMIN_SALT.encode(), 4096, 16).hex()
+HARBOR_ROWS = f"""
+CREATE TABLE properties (id serial PRIMARY KEY, k varchar(64) UNIQUE NOT NULL,
+                         v varchar(2048) NOT NULL);
 CREATE TABLE harbor_user (user_id serial PRIMARY KEY, username varchar(255) UNIQUE NOT NULL,
-                          email varchar(255), creation_time timestamp DEFAULT now());
-CREATE TABLE project (project_id serial PRIMARY KEY, owner_id int NOT NULL REFERENCES harbor_user,
-                      name varchar(255) UNIQUE NOT NULL, deleted boolean DEFAULT false);
+    password varchar(40) NOT NULL DEFAULT '', salt varchar(40) NOT NULL DEFAULT '',
+    sysadmin_flag boolean NOT NULL DEFAULT false, deleted boolean NOT NULL DEFAULT false,
+    creation_time timestamp DEFAULT now());
+CREATE TABLE project (project_id serial PRIMARY KEY, name varchar(255) UNIQUE NOT NULL,
+    owner_id int NOT NULL, public boolean NOT NULL DEFAULT false,
+    creation_time timestamp DEFAULT now());
 INSERT INTO schema_migrations VALUES (150, false);
-INSERT INTO harbor_user (username, email) VALUES ('admin', 'admin@example.com'),
-                                                 ('upgrade-e2e', 'e2e@example.com');
-INSERT INTO project (owner_id, name) VALUES (1, 'library'), (2, 'kept-through-pg18');
+INSERT INTO harbor_user (user_id, username, password, salt, sysadmin_flag)
+    VALUES (1, 'admin', '{ADMIN_HASH}', '{ADMIN_SALT}', true);
+INSERT INTO harbor_user (user_id, username, deleted) VALUES (2, 'anonymous', true);
+INSERT INTO harbor_user (user_id, username) VALUES (3, 'upgrade-e2e');
+INSERT INTO project (project_id, name, owner_id) VALUES (1, 'library', 1),
+                                                        (2, 'kept-through-pg18', 3);
+SELECT setval('harbor_user_user_id_seq', 3);
+SELECT setval('project_project_id_seq', 2);
 """
 ROWS_QUERY = ("SELECT string_agg(u.username || '/' || p.name, ',' ORDER BY p.project_id) "
               "FROM project p JOIN harbor_user u ON u.user_id = p.owner_id")
@@ -115,6 +131,7 @@ def test_pg15_upgrade_snapshot_rollback_and_upgrade_again(wrapper_image, standin
         assert recorded_version(h) == "v2.15.2"
         h.trust_ca()
         h.login()
+        assert "password already exists in database" in h.compose("logs", "core").stdout
         push_and_pull(h, "upgrade")
         status = json.loads(h.compose("run", "--rm", "--no-deps", "setupwrapper", "status",
                                       "--json", check=False).stdout)
