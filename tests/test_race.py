@@ -154,3 +154,34 @@ def test_a_tree_published_inconsistent_by_an_older_version_is_repaired(out):
                                 else None) == []
     assert (out / ".store/registry_htpasswd").read_bytes() != wrong
     assert "up to date" in generate(out).stderr
+
+
+def test_a_racing_runs_clean_leaves_the_link_another_run_is_placing(out, monkeypatch):
+    """Without a lock, one run's clean() ran between another's symlink() of current.tmp-*
+    and its replace() onto `current`, removed the fresh temporary link, and the other run
+    ended in "cannot write: No such file or directory" (exit 1). Forced here: the other
+    run's clean() runs just before each replace() of a link temporary."""
+    import io
+
+    from test_generate import BASE, check_consistent, generate
+    from wrapper import fs, tree
+    from wrapper.generate import Steps
+    from wrapper.generate import generate as generate_in_process
+    from wrapper.settings import load
+
+    assert generate(out).returncode == 0
+    raced = []
+    real_replace = fs.replace
+
+    def replace_after_a_racing_clean(source, target):
+        if ".tmp-" in os.path.basename(source) and os.path.islink(source):
+            tree.clean(str(out), keep=tree.current_generation(str(out)))
+            raced.append(os.path.basename(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(fs, "replace", replace_after_a_racing_clean)
+    changed = {**BASE, "HARBOR_LOG_LEVEL": "debug"}
+    generate_in_process(str(out), load(changed), steps=Steps(io.StringIO()),
+                        variables=changed)
+    assert "current" in raced
+    check_consistent(out)

@@ -199,6 +199,7 @@ def test_temporaries_left_by_killed_runs_are_removed_even_future_dated(out):
     os.utime(future, (time.time() + 365 * 86400,) * 2)
     os.utime(old, (time.time() - 3600,) * 2)
     (out / "current.tmp-abcd1234").symlink_to("nowhere")
+    os.utime(out / "current.tmp-abcd1234", (time.time() - 3600,) * 2, follow_symlinks=False)
     store_temps = [out / ".store" / "csrf_key.tmp-1-future",
                    out / ".store" / "token" / "x.tmp-2-old"]
     for path in store_temps:

@@ -287,7 +287,7 @@ def settle(out: str, files, marker: dict, chown: bool, attempts: int = 8) -> Non
 
 def clean(out: str, keep: str) -> None:
     """Drop old generations (keeping the newest KEEP_OLD besides `keep`), folders and links
-    left by killed runs."""
+    left by killed runs (temporaries only once STALE_SECONDS from now, either way)."""
     generations = os.path.join(out, GENERATIONS)
     now = time.time()
     old = []
@@ -309,8 +309,12 @@ def clean(out: str, keep: str) -> None:
             _discard(generations, path)
     for entry in os.listdir(out):
         base, sep, _ = entry.partition(".tmp-")
-        if sep and base in (CURRENT, *LINKED) and os.path.islink(os.path.join(out, entry)):
+        path = os.path.join(out, entry)
+        if sep and base in (CURRENT, *LINKED) and os.path.islink(path):
+            # only a killed run's: a fresh one may be a racing run's, between its symlink()
+            # and its rename onto the link (without a lock, removing it failed that run)
             try:
-                fs.unlink(os.path.join(out, entry))
+                if abs(now - os.lstat(path).st_mtime) > STALE_SECONDS:
+                    fs.unlink(path)
             except FileNotFoundError:
                 pass
