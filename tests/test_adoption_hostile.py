@@ -15,24 +15,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from support import REPO, clean_env
+from support import REPO, clean_env, listing
 from wrapper import cli, pki
 
 BASE = {"HARBOR_HOSTNAME": "harbor.example.test"}
 HEAD = "harbor-setupwrapper: refused, nothing was changed (no container has touched the data):"
-
-
-def listing(top: Path) -> dict:
-    result = {}
-    for root, dirs, files in os.walk(top):
-        for name in ["."] + dirs + files:
-            path = Path(root) / name if name != "." else Path(root)
-            st = path.lstat()
-            body = os.readlink(path) if path.is_symlink() else (
-                path.read_bytes() if path.is_file() and not path.is_fifo() else None)
-            result[str(path.relative_to(top))] = (body, st.st_mode, st.st_uid, st.st_gid,
-                                                  st.st_mtime_ns)
-    return result
 
 
 def _pem(key, password: bytes | None = None) -> bytes:

@@ -15,23 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from support import listing
 from wrapper.data_dirs import DATA_DIRS, Disk, init_data
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="init-data's cases need root")
 REGISTRY = DATA_DIRS[0]
-
-
-def listing(top: Path) -> dict:
-    result = {}
-    for root, dirs, files in os.walk(top):
-        for name in ["."] + dirs + files:
-            path = Path(root) / name if name != "." else Path(root)
-            st = path.lstat()
-            body = os.readlink(path) if path.is_symlink() else (
-                path.read_bytes() if stat.S_ISREG(st.st_mode) else None)
-            result[str(path.relative_to(top))] = (body, st.st_mode, st.st_uid, st.st_gid,
-                                                  st.st_mtime_ns)
-    return result
 
 
 def owners(top: Path) -> dict[str, tuple[int, int]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support import run_wrapper
+from support import listing, run_wrapper
 from wrapper import cli
 
 NAME = "harbor-backup-20261123T101010Z"
@@ -31,20 +31,6 @@ def stores(tmp_path_factory, token_key) -> tuple[Path, Path]:
         assert result.returncode == 0, result.stderr
         made.append(out / ".store")
     return made[0], made[1]
-
-
-def listing(top: Path) -> dict:
-    """Every entry under top and top itself: bytes or link target, mode, owner, mtime."""
-    result = {}
-    for root, dirs, files in os.walk(top):
-        for name in ["."] + dirs + files:
-            path = Path(root) / name if name != "." else Path(root)
-            st = path.lstat()
-            body = os.readlink(path) if path.is_symlink() else (
-                path.read_bytes() if path.is_file() and not path.is_fifo() else None)
-            result[str(path.relative_to(top))] = (body, st.st_mode, st.st_uid, st.st_gid,
-                                                  st.st_mtime_ns)
-    return result
 
 
 def _setup(tmp_path: Path, store: Path) -> Path:

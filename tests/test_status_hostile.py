@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from support import run_wrapper
+from support import listing, run_wrapper
 from wrapper import cli
 from wrapper.certificates import SERVER
 
@@ -35,19 +35,6 @@ def made(tmp_path_factory, token_key) -> Path:
     result = run_wrapper(["generate", "--out", str(out)], {"HARBOR_HOSTNAME": "harbor.example.test"})
     assert result.returncode == 0, result.stderr
     return out
-
-
-def listing(top: Path) -> dict:
-    result = {}
-    for root, dirs, files in os.walk(top):
-        for name in ["."] + dirs + files:
-            path = Path(root) / name if name != "." else Path(root)
-            st = path.lstat()
-            body = os.readlink(path) if path.is_symlink() else (
-                path.read_bytes() if path.is_file() and not path.is_fifo() else None)
-            result[str(path.relative_to(top))] = (body, st.st_mode, st.st_uid, st.st_gid,
-                                                  st.st_mtime_ns)
-    return result
 
 
 def _generation(out: Path) -> Path:
