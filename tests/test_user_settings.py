@@ -3,7 +3,6 @@
 CONFIG_OVERWRITE_JSON, and secrets never shown."""
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,9 @@ from wrapper import schema
 from wrapper.components import core
 from wrapper.context import Paths
 from wrapper.settings import InvalidSettings, load
+
+sys.path.insert(0, str(Path(__file__).parent / "doubles"))
+import core_settings  # noqa: E402  the core double's model of core's config checks
 
 FACTS = yaml.safe_load((Path(__file__).parent / "core-config-metadata.yml").read_text())
 ITEMS = {item["key"]: item for item in FACTS["items"]}
@@ -50,38 +52,13 @@ USER = schema.USER_SETTINGS
 IDS = [s.key for s in USER]
 
 
-def go_text(value) -> str:
-    """What core makes of a JSON value before its type checks it (GetStrValueOfAnyType)."""
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(float(value)).removesuffix(".0") if float(value).is_integer() else repr(value)
-    return str(value)
-
-
-def go_parse_int(text: str, bits: int) -> int | None:
-    low, high = INT32 if bits == 32 else INT64
-    try:
-        value = int(text, 10)
-        return value if low <= value <= high else None
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return int(number) if math.isfinite(number) and number == math.trunc(number) else None
-
-
 def core_accepts(item: dict, value) -> bool:
     """The facts' type rules, applied to a JSON value as core's config API applies them."""
-    text, kind = go_text(value), item["type"]
+    text, kind = core_settings.go_text(value), item["type"]
     if kind == "BoolType":
         return isinstance(value, bool)  # ParseBool, and the audit rule asserts a Go bool
     if kind in ("IntType", "Int64Type"):
-        number = go_parse_int(text, 32 if kind == "IntType" else 64)
+        number = core_settings.go_int(text, 32 if kind == "IntType" else 64)
         if number is None:
             return False
         return not item["key"] in POSITIVE or 0 < number <= API_LIMIT
@@ -277,11 +254,6 @@ class _NoDatabase:
 
     @staticmethod
     def store():
-        import sys
-
-        sys.path.insert(0, str(Path(__file__).parent / "doubles"))
-        import core_settings
-
         store = core_settings.Store(None, core_settings.load_meta(
             str(Path(__file__).parent / "core-config-metadata.yml")))
         store.stored = lambda: {}
