@@ -377,6 +377,69 @@ volumes; each Harbor service mounts the volumes it reads and starts through its 
 
 # rancher-compose.yml catalog: part, per item (Rancher asks these questions; the answers are
 # the ${name} variables of the item's docker-compose.yml.tpl)
+
+# Questions both Rancher items ask alike (fresh copies in each, so the YAML writer
+# sees no shared objects)
+_ACCOUNT_QUESTIONS = [
+    {
+        'variable': 'harbor_admin_password',
+        'label': 'Admin password',
+        'description': "Initial password of Harbor's admin user, used at the first start only.",
+        'type': 'password',
+        'required': True,
+    },
+    {
+        'variable': 'harbor_database_password',
+        'label': 'Database password',
+        'description': 'Password of the internal PostgreSQL. Empty makes a random one, once.',
+        'type': 'password',
+        'required': False,
+    },
+    {
+        'variable': 'harbor_with_trivy',
+        'label': 'Trivy scanner',
+        'description': 'Also run the Trivy vulnerability scanner.',
+        'type': 'boolean',
+        'default': False,
+        'required': True,
+    },
+    {
+        'variable': 'harbor_log_level',
+        'label': 'Log level',
+        'type': 'enum',
+        'options': ['debug', 'info', 'warning', 'error', 'fatal'],
+        'default': 'info',
+        'required': True,
+    },
+]
+_IMAGE_QUESTIONS = [
+    {
+        'variable': 'harbor_image_prefix',
+        'label': 'Image prefix',
+        'description': "Registry and namespace of Harbor's images (a mirror, in an air gap).",
+        'type': 'string',
+        'default': 'goharbor',
+        'required': True,
+    },
+    {
+        'variable': 'harbor_image_tag',
+        'label': 'Image tag',
+        'description': "Tag of Harbor's images; the wrapper is made for v2.15.2.",
+        'type': 'string',
+        'default': 'v2.15.2',
+        'required': True,
+    },
+    {
+        'variable': 'harbor_wrapper_image',
+        'label': 'Wrapper image',
+        'description': 'The harbor-setupwrapper image.',
+        'type': 'string',
+        'default': 'harbor-setupwrapper:0.1.0',
+        'required': True,
+    },
+]
+
+
 RANCHER_CATALOG = {
     "rancher": {
         'name': 'Harbor (setupwrapper, single host)',
@@ -429,36 +492,7 @@ RANCHER_CATALOG = {
                 'type': 'string',
                 'required': False,
             },
-            {
-                'variable': 'harbor_admin_password',
-                'label': 'Admin password',
-                'description': "Initial password of Harbor's admin user, used at the first start only.",
-                'type': 'password',
-                'required': True,
-            },
-            {
-                'variable': 'harbor_database_password',
-                'label': 'Database password',
-                'description': 'Password of the internal PostgreSQL. Empty makes a random one, once.',
-                'type': 'password',
-                'required': False,
-            },
-            {
-                'variable': 'harbor_with_trivy',
-                'label': 'Trivy scanner',
-                'description': 'Also run the Trivy vulnerability scanner.',
-                'type': 'boolean',
-                'default': False,
-                'required': True,
-            },
-            {
-                'variable': 'harbor_log_level',
-                'label': 'Log level',
-                'type': 'enum',
-                'options': ['debug', 'info', 'warning', 'error', 'fatal'],
-                'default': 'info',
-                'required': True,
-            },
+            *[dict(q) for q in _ACCOUNT_QUESTIONS],
             {
                 'variable': 'harbor_host_label',
                 'label': 'Host label',
@@ -467,30 +501,7 @@ RANCHER_CATALOG = {
                 'default': 'harbor-host=true',
                 'required': True,
             },
-            {
-                'variable': 'harbor_image_prefix',
-                'label': 'Image prefix',
-                'description': "Registry and namespace of Harbor's images (a mirror, in an air gap).",
-                'type': 'string',
-                'default': 'goharbor',
-                'required': True,
-            },
-            {
-                'variable': 'harbor_image_tag',
-                'label': 'Image tag',
-                'description': "Tag of Harbor's images; the wrapper is made for v2.15.2.",
-                'type': 'string',
-                'default': 'v2.15.2',
-                'required': True,
-            },
-            {
-                'variable': 'harbor_wrapper_image',
-                'label': 'Wrapper image',
-                'description': 'The harbor-setupwrapper image.',
-                'type': 'string',
-                'default': 'harbor-setupwrapper:0.1.0',
-                'required': True,
-            },
+            *[dict(q) for q in _IMAGE_QUESTIONS],
         ],
     },
     "rancher-distributed": {
@@ -527,36 +538,7 @@ RANCHER_CATALOG = {
                 'type': 'string',
                 'required': True,
             },
-            {
-                'variable': 'harbor_admin_password',
-                'label': 'Admin password',
-                'description': "Initial password of Harbor's admin user, used at the first start only.",
-                'type': 'password',
-                'required': True,
-            },
-            {
-                'variable': 'harbor_database_password',
-                'label': 'Database password',
-                'description': 'Password of the internal PostgreSQL. Empty makes a random one, once.',
-                'type': 'password',
-                'required': False,
-            },
-            {
-                'variable': 'harbor_with_trivy',
-                'label': 'Trivy scanner',
-                'description': 'Also run the Trivy vulnerability scanner.',
-                'type': 'boolean',
-                'default': False,
-                'required': True,
-            },
-            {
-                'variable': 'harbor_log_level',
-                'label': 'Log level',
-                'type': 'enum',
-                'options': ['debug', 'info', 'warning', 'error', 'fatal'],
-                'default': 'info',
-                'required': True,
-            },
+            *[dict(q) for q in _ACCOUNT_QUESTIONS],
             {
                 'variable': 'harbor_volume_driver',
                 'label': 'Volume driver',
@@ -590,30 +572,7 @@ RANCHER_CATALOG = {
                 'type': 'string',
                 'required': False,
             },
-            {
-                'variable': 'harbor_image_prefix',
-                'label': 'Image prefix',
-                'description': "Registry and namespace of Harbor's images (a mirror, in an air gap).",
-                'type': 'string',
-                'default': 'goharbor',
-                'required': True,
-            },
-            {
-                'variable': 'harbor_image_tag',
-                'label': 'Image tag',
-                'description': "Tag of Harbor's images; the wrapper is made for v2.15.2.",
-                'type': 'string',
-                'default': 'v2.15.2',
-                'required': True,
-            },
-            {
-                'variable': 'harbor_wrapper_image',
-                'label': 'Wrapper image',
-                'description': 'The harbor-setupwrapper image.',
-                'type': 'string',
-                'default': 'harbor-setupwrapper:0.1.0',
-                'required': True,
-            },
+            *[dict(q) for q in _IMAGE_QUESTIONS],
         ],
     },
 }
