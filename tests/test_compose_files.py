@@ -132,8 +132,36 @@ def test_engine25_override_checks_every_second_while_starting_only():
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
     for name, service in services.items():
-        if name in ("setupwrapper", "init-data"):
+        if name in ("setupwrapper", "init-data", "renew"):
             assert "healthcheck" not in service, name
             continue
         assert service["healthcheck"]["start_interval"] == "1s", name
         assert service["healthcheck"]["interval"] == "5s", name  # after the start, as before
+
+
+OVERRIDES = sorted(p.name for p in COMPOSE.glob("docker-compose.*.yml"))
+
+
+@pytest.mark.parametrize("override", [None, *OVERRIDES])
+def test_renew_gets_the_wrappers_inputs_with_every_override(override, tmp_path):
+    """renew runs `generate` in each round: with other variables, files or volumes than
+    setupwrapper's it would publish another config (or make its own certificate in place
+    of yours). Every override file, as compose merges it."""
+    (tmp_path / "secret").write_text("x\n")
+    env = {"HARBOR_HOSTNAME": "h.example.test", "HARBOR_LOG_LEVEL": "debug",
+           "HARBOR_SETUP_CERT_DIR": str(tmp_path), "HARBOR_SETUP_TRUST_DIR": str(tmp_path),
+           "HARBOR_SETUP_TRIVY_DB_DIR": str(tmp_path), "HARBOR_DATA_VOLUME": str(tmp_path),
+           "HARBOR_ADMIN_PASSWORD_SECRET": str(tmp_path / "secret"),
+           "HARBOR_DATABASE_PASSWORD_SECRET": str(tmp_path / "secret"),
+           "COMPOSE_PROFILES": "syslog,trivy,metrics"}
+    result = compose_config("docker-compose.yml", *([override] if override else []), env=env)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    wrapper, renew = services["setupwrapper"], services["renew"]
+    for key in ("image", "environment", "volumes", "secrets", "env_file"):
+        assert renew.get(key) == wrapper.get(key), f"{override}: renew's {key}"
+    assert renew["command"] == ["renew", "--link-fixed-paths"]
+    assert renew["restart"] == "always"
+    assert renew["depends_on"]["setupwrapper"]["condition"] == "service_completed_successfully"
+    assert renew["depends_on"]["setupwrapper"]["restart"] is True
+    assert renew["depends_on"]["proxy"]["condition"] == "service_healthy"

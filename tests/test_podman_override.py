@@ -1,7 +1,8 @@
 """compose/docker-compose.podman.yml repeats each image's own health check (Podman drops the
 compose file's health-check options unless a `test` is given): the checks it names are the
 images' (tests/e2e/images/image-contract.yml), for every service of the compose file that
-has one, and it changes nothing else but the proxy's DNS resolver and the network's subnet. No Podman needed."""
+has one, and it changes nothing else but the proxy's DNS resolver (given to both wrapper services) and the network's
+subnet. No Podman needed."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ def test_each_health_check_is_the_images_own():
 
 def test_nothing_else_but_the_resolver():
     others = {name: s for name, s in OVERRIDE["services"].items() if "healthcheck" not in s}
-    assert others == {"setupwrapper": {"environment": [
-        "HARBOR_NGINX_RESOLVER=${HARBOR_NGINX_RESOLVER:-${HARBOR_PODMAN_GATEWAY:-10.89.250.1}}"]}}
+    resolver = {"environment": [
+        "HARBOR_NGINX_RESOLVER=${HARBOR_NGINX_RESOLVER:-${HARBOR_PODMAN_GATEWAY:-10.89.250.1}}"]}
+    # renew runs `generate` in each round: it gets the setupwrapper's variables
+    assert others == {"setupwrapper": resolver, "renew": resolver}
     # the resolver is the gateway of the network's subnet
     (config,) = OVERRIDE["networks"]["harbor"]["ipam"]["config"]
     assert config == {"subnet": "${HARBOR_PODMAN_SUBNET:-10.89.250.0/24}",

@@ -294,7 +294,7 @@ def test_docker_compose_config_accepts_the_rendered_template(item, variant, comp
         env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)
-    expected = HARBOR_SERVICES | {"setupwrapper", "init-data"}
+    expected = HARBOR_SERVICES | {"setupwrapper", "init-data", "renew"}
     if variant != "defaults":
         expected |= {"trivy-adapter"}
     assert set(config["services"]) == expected
@@ -315,6 +315,14 @@ def test_rendered_template_is_compose_v2_with_the_images_of_the_compose_file(ite
             assert service["command"] == ["init-data"]
             assert service["labels"]["io.rancher.container.start_once"] == "true"
             assert "volumes_from" not in service
+        elif name == "renew":  # runs `generate` each round: the wrapper's inputs exactly
+            wrapper = config["services"]["setupwrapper"]
+            assert service["command"] == ["renew", "--link-fixed-paths"]
+            assert "io.rancher.container.start_once" not in service["labels"], "keeps running"
+            assert service["volumes"] == wrapper["volumes"] and "volumes_from" not in service
+            assert service["environment"] == wrapper["environment"]
+            assert (service["cap_drop"], service["cap_add"]) == (
+                ["ALL"], COMPOSE["services"]["renew"]["cap_add"])
         elif name != "setupwrapper":
             reference = COMPOSE["services"][name]
             assert service.get("cap_add") == reference.get("cap_add"), name
@@ -342,6 +350,9 @@ def test_single_host_wrapper_is_primary_with_every_harbor_service_as_sidekick(va
     assert "volumes_from" not in init, "the data volumes would reach every container"
     label = wrapper["labels"]["io.rancher.scheduler.affinity:host_label"]
     assert label == "harbor-host=true"
+    renew = services.pop("renew")  # the wrapper's named volumes, on the wrapper's host
+    assert renew["volumes"] == wrapper["volumes"] and "volumes_from" not in renew
+    assert renew["labels"]["io.rancher.scheduler.affinity:host_label"] == label
     for name, service in services.items():
         assert service["volumes_from"] == ["setupwrapper"], name
         assert service["labels"]["io.rancher.scheduler.affinity:host_label"] == label, name
@@ -420,6 +431,9 @@ def test_distributed_health_check_on_every_long_running_service():
     for name, service in services.items():
         if service.get("labels", {}).get("io.rancher.container.start_once") == "true":
             assert "health_check" not in rancher.get(name, {}), "it exits by design"
+            continue
+        if name == "renew":  # listens on no port; a failed round is logged and retried
+            assert "health_check" not in rancher[name] and rancher[name]["scale"] == 1
             continue
         check = rancher[name]["health_check"]
         assert isinstance(check["port"], int), name

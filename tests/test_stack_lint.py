@@ -32,8 +32,9 @@ COMPOSE = yaml.safe_load(COMPOSE_PATH.read_text())
 SERVICES = STACK["services"]
 WRAPPER = SERVICES["setupwrapper"]
 INIT_DATA = SERVICES["init-data"]
+RENEW = SERVICES["renew"]
 HARBOR_SERVICES = {name: s for name, s in SERVICES.items()
-                   if name not in ("setupwrapper", "init-data")}
+                   if name not in ("setupwrapper", "init-data", "renew")}
 
 # docker/cli, cli/compose/types/types.go (read at docker/cli master, same lists in v28):
 # ForbiddenProperties make `docker stack deploy` fail ("compose file contains unsupported
@@ -176,6 +177,19 @@ def test_wrapper_reads_the_passwords_from_docker_secrets():
     for name in WRAPPER["secrets"]:
         assert STACK["secrets"][name] == {"external": True}
     assert not any("secrets" in s for s in HARBOR_SERVICES.values())
+
+
+def test_renew_keeps_running_with_the_wrappers_volumes_secrets_and_variables():
+    """It runs `generate` in each round: any difference from the job's inputs would publish
+    another config than the job's."""
+    assert RENEW["image"] == WRAPPER["image"]
+    assert RENEW["command"] == ["renew", "--link-fixed-paths"]
+    assert RENEW["deploy"] == {"mode": "replicated", "replicas": 1}
+    assert RENEW["environment"] == WRAPPER["environment"]
+    assert RENEW["secrets"] == WRAPPER["secrets"] and RENEW["volumes"] == WRAPPER["volumes"]
+    assert RENEW["networks"] == WRAPPER["networks"]
+    assert (RENEW["cap_drop"], RENEW["cap_add"]) == (["ALL"], ["CHOWN", "DAC_OVERRIDE",
+                                                               "FOWNER"])
 
 
 def test_init_data_is_a_one_shot_job_with_the_data_volumes_only():

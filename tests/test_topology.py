@@ -36,7 +36,8 @@ def data_mounts(service: Service) -> list[str]:
 
 def named_mounts(service: Service) -> list[str]:
     """The stack's and the distributed item's mounts: no volumes_from there."""
-    setup = [] if service.image == "wrapper" else [SETUP]
+    setup = (["harbor-setup:/harbor-setup"] if service.writes_setup else
+             [] if service.image == "wrapper" else [SETUP])
     return setup + [f"{v}:{FIXED_VOLUMES[v]}" for v in service.fixed] + data_mounts(service)
 
 
@@ -129,7 +130,8 @@ def test_swarm_stack():
         check.same_items(name, "volumes", strings(service.get("volumes")), named_mounts(topo))
         deploy = service.get("deploy", {})
         if topo.image == "wrapper":
-            check.equal(name, "deploy.mode", deploy.get("mode"), "replicated-job")
+            check.equal(name, "deploy.mode", deploy.get("mode"),
+                        "replicated" if topo.keeps_running else "replicated-job")
         elif topo.optional:
             variable = "HARBOR_" + name.upper().replace("-", "_") + "_REPLICAS"
             check.equal(name, "deploy.replicas", deploy.get("replicas"), "${%s:-0}" % variable)
@@ -149,7 +151,8 @@ def test_rancher_single_host_item():
         if name not in services:
             continue
         service = services[name]
-        check.same_items(name, "volumes", strings(service.get("volumes")), data_mounts(topo))
+        check.same_items(name, "volumes", strings(service.get("volumes")),
+                         named_mounts(topo) if topo.writes_setup else data_mounts(topo))
         check.equal(name, "volumes_from", service.get("volumes_from"),
                     None if topo.image == "wrapper" else ["setupwrapper"])
     check.report()

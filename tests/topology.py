@@ -45,12 +45,16 @@ class Service:
     optional: str | None = None      # compose profile; off by default on the other platforms
     health: bool = True              # the image's own health check (never overridden)
     on: tuple[str, ...] = ALL        # the deployment files that run it
+    writes_setup: bool = False       # mounts the wrapper's volumes read-write (renew)
+    keeps_running: bool = False      # a service of the wrapper's image that is no one-shot
 
 
 SERVICES = {
     name: Service(image=s["image"], user=s["user"], cap_add=tuple(s.get("cap_add", ())),
                   data=dict(s.get("data", {})), fixed=tuple(s.get("fixed", ())),
                   after=dict(s.get("after", {})), optional=s.get("profile"),
-                  health=s["health"], on=tuple(s["on"]))
+                  health=s["health"], on=tuple(s["on"]),
+                  writes_setup=s.get("writes_setup", False),
+                  keeps_running=s.get("keeps_running", False))
     for name, s in description.SERVICES.items() if name != "setupwrapper"
 }

@@ -79,6 +79,8 @@ AFTER_DATA = {"setupwrapper": COMPLETED, "init-data": COMPLETED}
 #             the Rancher items behind a question (trivy) or not at all
 #   health    the image's own health check is used (never overridden, checked more often)
 #   on        the targets that run it
+#   writes_setup, keeps_running   a service of the wrapper's image that mounts the wrapper's
+#             volumes read-write and keeps running (renew), not a one-shot
 #   note      a comment placed above the service in every file
 #   <target>  what only that target has: compose / stack / rancher / rancher-distributed
 
@@ -102,6 +104,18 @@ SERVICES = {
         "environment": ["HARBOR_DATABASE_UPGRADE_SNAPSHOT", "HARBOR_IMAGE_TAG"],
         # compose: the snapshot is recorded in the store; the stack takes it unrecorded
         "compose": {"setup_mount": True},
+    },
+    # the long-running mode of the same image: every HARBOR_RENEW_INTERVAL it re-issues the
+    # certificates the wrapper made before they expire and, with HARBOR_ACME_*, obtains and
+    # renews the ACME certificate; each change is a new generation the proxy reloads by itself.
+    # It runs `generate` as setupwrapper does: same volumes, variables and input files (each
+    # override gives it setupwrapper's entries, a rule in the generator)
+    "renew": {
+        "image": "wrapper", "user": ROOT, "health": False, "on": TARGETS,
+        "cap_add": ["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+        "fixed": list(FIXED_VOLUMES), "writes_setup": True, "keeps_running": True,
+        # HTTP-01 is answered by the proxy: the first ACME order waits until it serves
+        "after": {**AFTER_SETUP, "proxy": HEALTHY},
     },
     "log": {
         "image": "harbor-log", "user": ROOT, "health": True, "on": ("compose",),

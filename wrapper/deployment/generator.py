@@ -138,6 +138,35 @@ def wrapper_environment(target: str, shell: str) -> list:
     return out + [name for name in compose_passthrough() if name not in own]
 
 
+RENEW_COMMAND = ["renew", "--link-fixed-paths"]
+RENEW_NOTE = """\
+Keeps running: every HARBOR_RENEW_INTERVAL seconds it re-issues the certificates the wrapper
+made that expire within HARBOR_CERT_WARNING_DAYS and, with HARBOR_ACME_*, obtains and renews
+the ACME certificate; each change is a new generation, which the proxy reloads by itself.
+Nothing is restarted. It runs `generate` as setupwrapper does: same volumes and variables."""
+
+
+STACK_RENEW_NOTE = """\
+Keeps running (one replica): every HARBOR_RENEW_INTERVAL seconds it re-issues the certificates
+the wrapper made that expire within HARBOR_CERT_WARNING_DAYS and publishes a new generation;
+the proxy reloads it by itself, the other services read theirs at their next start. It runs
+`generate` as the setupwrapper job does: same volumes, secrets and variables. Clients get
+Traefik's certificate (its ACME resolver: docker-stack.traefik-acme.yml), or yours with
+docker-stack.certs.yml."""
+
+
+def with_renew(services: dict) -> dict:
+    """Rule (every override file): what an override gives setupwrapper it gives renew too, so
+    that renew's `generate` sees the inputs setupwrapper saw (else it would publish another
+    config, or make its own certificate in place of yours)."""
+    out = type(services)()
+    for name, entry in services.items():
+        out[name] = entry
+        if name == "setupwrapper" and "renew" in d.SERVICES:
+            out["renew"] = entry
+    return out
+
+
 def replicas_variable(name: str) -> str:
     return "HARBOR_" + name.upper().replace("-", "_") + "_REPLICAS"
 
@@ -184,8 +213,9 @@ def compose() -> dict:
         "restart": "no",
         "network_mode": "none",
         "logging": Alias("logging"),
-        "volumes": wrapper_mounts(),
-        "environment": wrapper_environment("compose", "(shell or .env)"),
+        "volumes": Anchor("wrapper-volumes", wrapper_mounts()),
+        "environment": Anchor("wrapper-environment",
+                              wrapper_environment("compose", "(shell or .env)")),
         Comment("more variables, or *_FILE paths for compose secrets, can also come from this "
                 "file"): None,
         "env_file": [{"path": "${HARBOR_ENV_FILE:-harbor.env}", "required": False}],
@@ -201,6 +231,19 @@ def compose() -> dict:
         "environment": Flow(init["environment"]),
         "volumes": ([f"{d.SETUP_VOLUME}:{d.SETUP_PATH}"] if init["compose"]["setup_mount"]
                     else []) + data_mounts(init),
+    }
+    renew = d.SERVICES["renew"]
+    services[Comment(RENEW_NOTE)] = None
+    services["renew"] = {
+        "image": WRAPPER_IMAGE, "build": Alias("wrapper-build"), "command": Flow(RENEW_COMMAND),
+        "restart": "always", "logging": Alias("logging"),
+        Comment("the ACME server"): None,
+        "networks": Flow(["harbor"]),
+        "cap_drop": Flow(["ALL"]), "cap_add": Flow(renew["cap_add"]),
+        "volumes": Alias("wrapper-volumes"),
+        "environment": Alias("wrapper-environment"),
+        "env_file": [{"path": "${HARBOR_ENV_FILE:-harbor.env}", "required": False}],
+        "depends_on": compose_depends_on(renew),
     }
     for name, service in harbor_services("compose").items():
         own = service.get("compose", {})
@@ -270,7 +313,7 @@ def compose_hostdata() -> dict:
             services[name][Comment("the upgrade guard runs first: a refused folder is not "
                                    "touched")] = None
             services[name]["depends_on"] = {"setupwrapper": FlowMap(condition=d.COMPLETED)}
-    return {"services": services}
+    return {"services": with_renew(services)}
 
 
 def compose_syslog() -> dict:
@@ -292,7 +335,7 @@ def compose_podman() -> dict:
         Comment(d.PODMAN_RESOLVER_NOTE), f"HARBOR_NGINX_RESOLVER={d.PODMAN_RESOLVER}"]}}
     for name, test in d.PODMAN_HEALTH_TESTS.items():
         services[name] = {"healthcheck": {"test": Flow(test)}}
-    return Spaced({"services": services,
+    return Spaced({"services": with_renew(services),
                    Comment("a fixed subnet, so that the proxy knows where the DNS server is "
                            "(its gateway)"): None,
                    "networks": {"harbor": {"ipam": {"config": [d.PODMAN_SUBNET]}}}})
@@ -301,16 +344,18 @@ def compose_podman() -> dict:
 def compose_overrides() -> dict[str, dict]:
     return {
         "compose/docker-compose.backup.yml": compose_backup(),
-        "compose/docker-compose.certs.yml": {"services": d.CERTS_OVERRIDE},
+        "compose/docker-compose.certs.yml": {"services": with_renew(d.CERTS_OVERRIDE)},
         "compose/docker-compose.hostdata.yml": compose_hostdata(),
         "compose/docker-compose.http.yml": {
             "services": {"proxy": {"ports": Tagged("!override", d.HTTP_PORTS)}}},
         "compose/docker-compose.metrics.yml": {"services": {"proxy": {"ports": d.METRICS_PORTS}}},
-        "compose/docker-compose.secrets.yml": Spaced(d.SECRETS_OVERRIDE),
+        "compose/docker-compose.secrets.yml": Spaced(
+            d.SECRETS_OVERRIDE, services=with_renew(d.SECRETS_OVERRIDE["services"])),
         "compose/docker-compose.syslog.yml": compose_syslog(),
-        "compose/docker-compose.trust.yml": {"services": d.TRUST_OVERRIDE},
+        "compose/docker-compose.trust.yml": {"services": with_renew(d.TRUST_OVERRIDE)},
         "compose/docker-compose.podman.yml": compose_podman(),
-        "compose/docker-compose.trivy-offline.yml": {"services": d.TRIVY_OFFLINE_OVERRIDE},
+        "compose/docker-compose.trivy-offline.yml": {
+            "services": with_renew(d.TRIVY_OFFLINE_OVERRIDE)},
         "compose/docker-compose.engine25.yml": {"services": {
             name: {"healthcheck": {"start_interval": d.START_INTERVAL}}
             for name in harbor_services("compose")}},
@@ -355,9 +400,10 @@ def stack() -> dict:
         "image": WRAPPER_IMAGE, "logging": Alias("logging"),
         "command": Flow(["generate", "--link-fixed-paths"]),
         "deploy": JOB, "networks": Flow(["harbor"]),
-        "volumes": wrapper_mounts(),
+        "volumes": Anchor("wrapper-volumes", wrapper_mounts()),
         "secrets": Flow(["harbor_admin_password", "harbor_database_password"]),
-        "environment": wrapper_environment("stack", "in the calling shell"),
+        "environment": Anchor("wrapper-environment",
+                              wrapper_environment("stack", "in the calling shell")),
     }
     init = d.SERVICES["init-data"]
     services[Comment(
@@ -370,6 +416,16 @@ def stack() -> dict:
         "deploy": JOB, "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
         "networks": Flow(["harbor"]), "environment": Flow(init["environment"]),
         "volumes": data_mounts(init),
+    }
+    services[Comment(STACK_RENEW_NOTE)] = None
+    services["renew"] = {
+        "image": WRAPPER_IMAGE, "logging": Alias("logging"), "command": Flow(RENEW_COMMAND),
+        "deploy": {"mode": "replicated", "replicas": 1},
+        "cap_drop": Flow(["ALL"]), "cap_add": Flow(d.SERVICES["renew"]["cap_add"]),
+        "networks": Flow(["harbor"]),
+        "volumes": Alias("wrapper-volumes"),
+        "secrets": Flow(["harbor_admin_password", "harbor_database_password"]),
+        "environment": Alias("wrapper-environment"),
     }
     for name, service in harbor_services("stack").items():
         entry = {"image": image(name, "stack"), "logging": Alias("logging"),
@@ -418,7 +474,8 @@ def stack() -> dict:
 
 
 def stack_certs() -> dict:
-    return Spaced({"version": "3.9", **d.STACK_CERTS_OVERRIDE})
+    return Spaced({"version": "3.9", **d.STACK_CERTS_OVERRIDE,
+                   "services": with_renew(d.STACK_CERTS_OVERRIDE["services"])})
 
 
 # --- the Rancher 1.6 items -------------------------------------------------------------------------
@@ -454,7 +511,7 @@ def rancher_template(target: str) -> dict:
     services = Spaced()
     wrapper_labels = {}
     if single:
-        sidekicks = ",".join(["init-data", *always])
+        sidekicks = ",".join(["init-data", "renew", *always])
         if optional:
             sidekicks += ("\n{{- if %s -}} ,%s {{- end }}" % (d.TRIVY_ANSWERED, ",".join(optional)))
         wrapper_labels["io.rancher.sidekicks"] = Raw(sidekicks)
@@ -485,6 +542,17 @@ def rancher_template(target: str) -> dict:
         "labels": labels(target, "init-data", **{"io.rancher.container.start_once": "true"}),
         "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
         "volumes": init_volumes,
+    }
+    services[Comment(RENEW_NOTE + (
+        "\nA sidekick: on the wrapper's host, with the wrapper's named volumes."
+        if single else "\nOne container, with the wrapper's volumes on the shared storage."))] = None
+    services["renew"] = {
+        "image": image("renew", target), "command": Flow(RENEW_COMMAND),
+        "labels": labels(target, "renew", **({} if single else {
+            "harbor-setupwrapper.service": "renew"})),
+        "cap_drop": Flow(["ALL"]), "cap_add": Flow(d.SERVICES["renew"]["cap_add"]),
+        "volumes": wrapper_mounts(),
+        "environment": rancher_environment(target),
     }
     writer = "harbor-setupwrapper container" if single else "harbor-setupwrapper service"
     first = True
@@ -561,6 +629,7 @@ def rancher_compose(target: str) -> dict:
     else:
         services["setupwrapper"] = {"scale": 1, "start_on_create": True}
         services["init-data"] = {"scale": 1, "start_on_create": True}
+        services["renew"] = {"scale": 1, "start_on_create": True}
         for name, service in harbor_services(target).items():
             own = service[target]["health_check"]
             check = {"port": own["port"]}
@@ -581,7 +650,7 @@ def rancher_compose(target: str) -> dict:
         doc[Comment("Health checks: Traefik publishes only healthy services, and a container "
                     "that fails its\ncheck is replaced. The setupwrapper and init-data run once "
                     "and exit, so they have none (a\ncheck would have them recreated, re-running "
-                    "them over and over).")] = None
+                    "them over and over); renew serves nothing to check.")] = None
     doc["services"] = services
     return doc
 

@@ -14,7 +14,8 @@ Harbor v2.15.2 on one Docker host, configured by variables only:
 The setupwrapper service generates every config file, key and certificate once into the
 harbor-setup volume, then exits; each Harbor service mounts its volumes with volumes_from
 and starts through a shim from that volume. Running `up -d` again re-renders the config
-from the variables, keeps every key, and restarts what depends on it.
+from the variables, keeps every key, and restarts what depends on it. The renew service keeps
+running: it renews the certificates before they expire (README: Certificates).
 Variables: see .env.example next to this file and the README's variable table.
 """,
     "compose/docker-compose.backup.yml": """\
@@ -182,6 +183,8 @@ depends_on, so each Harbor service starts with a small loop that waits until its
 Swarm has no volumes_from: each service mounts the volumes it reads by name. Nor has it a
 start order: until core and portal run, the proxy's nginx exits ("host not found in
 upstream") and Swarm restarts it; this settles by itself within a minute or two.
+The renew service (one replica) keeps running and re-issues the certificates the wrapper
+made before they expire (README: Certificates).
 
 Variables. `docker stack deploy` substitutes ${VAR} from the calling shell only; it does not
 read .env (load a file first: set -a; . ./harbor.env; set +a). Every HARBOR_* variable of the

@@ -63,6 +63,43 @@ services:
       - trivy-reports:/data/trivy-adapter/reports:nocopy
       {{- end }}
 
+  # Keeps running: every HARBOR_RENEW_INTERVAL seconds it re-issues the certificates the wrapper
+  # made that expire within HARBOR_CERT_WARNING_DAYS and, with HARBOR_ACME_*, obtains and renews
+  # the ACME certificate; each change is a new generation, which the proxy reloads by itself.
+  # Nothing is restarted. It runs `generate` as setupwrapper does: same volumes and variables.
+  # One container, with the wrapper's volumes on the shared storage.
+  renew:
+    image: ${harbor_wrapper_image}
+    command: [renew, --link-fixed-paths]
+    labels:
+      harbor-setupwrapper.service: renew
+      {{- if .Values.harbor_host_label }}
+      io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
+      {{- end }}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, DAC_OVERRIDE, FOWNER]
+    volumes:
+      - harbor-setup:/harbor-setup
+      # the fixed folders Harbor's images read; the wrapper links their files into harbor-setup
+      - etc-registry:/etc/registry
+      - etc-registryctl:/etc/registryctl
+      - etc-jobservice:/etc/jobservice
+      - ca-download:/etc/core/ca
+      - cust-cert:/harbor_cust_cert
+      - harbor-ssl:/etc/harbor/ssl
+    environment:
+      - HARBOR_HOSTNAME=${harbor_hostname}
+      - HARBOR_PROTOCOL=http
+      - HARBOR_EXTERNAL_URL=${harbor_external_url}
+      - HARBOR_WITH_TRIVY=${harbor_with_trivy}
+      - HARBOR_LOG_LEVEL=${harbor_log_level}
+      {{- if .Values.harbor_admin_password }}
+      - HARBOR_ADMIN_PASSWORD=${harbor_admin_password}
+      {{- end }}
+      {{- if .Values.harbor_database_password }}
+      - HARBOR_DATABASE_PASSWORD=${harbor_database_password}
+      {{- end }}
+
   registry:
     image: ${harbor_image_prefix}/registry-photon:${harbor_image_tag}
     # wait until the wrapper has written this service's shim (named by the last item), then run it

@@ -11,7 +11,7 @@ services:
     image: ${harbor_wrapper_image}
     command: [generate, --link-fixed-paths]
     labels:
-      io.rancher.sidekicks: init-data,registry,registryctl,postgresql,redis,core,portal,jobservice,proxy
+      io.rancher.sidekicks: init-data,renew,registry,registryctl,postgresql,redis,core,portal,jobservice,proxy
         {{- if eq .Values.harbor_with_trivy "true" -}} ,trivy-adapter {{- end }}
       io.rancher.container.start_once: "true"
       io.rancher.scheduler.affinity:host_label: ${harbor_host_label}
@@ -61,6 +61,43 @@ services:
       {{- if eq .Values.harbor_with_trivy "true" }}
       - trivy-cache:/data/trivy-adapter/trivy:nocopy
       - trivy-reports:/data/trivy-adapter/reports:nocopy
+      {{- end }}
+
+  # Keeps running: every HARBOR_RENEW_INTERVAL seconds it re-issues the certificates the wrapper
+  # made that expire within HARBOR_CERT_WARNING_DAYS and, with HARBOR_ACME_*, obtains and renews
+  # the ACME certificate; each change is a new generation, which the proxy reloads by itself.
+  # Nothing is restarted. It runs `generate` as setupwrapper does: same volumes and variables.
+  # A sidekick: on the wrapper's host, with the wrapper's named volumes.
+  renew:
+    image: ${harbor_wrapper_image}
+    command: [renew, --link-fixed-paths]
+    labels: {io.rancher.scheduler.affinity:host_label: "${harbor_host_label}"}
+    cap_drop: [ALL]
+    cap_add: [CHOWN, DAC_OVERRIDE, FOWNER]
+    volumes:
+      - harbor-setup:/harbor-setup
+      # the fixed folders Harbor's images read; the wrapper links their files into harbor-setup
+      - etc-registry:/etc/registry
+      - etc-registryctl:/etc/registryctl
+      - etc-jobservice:/etc/jobservice
+      - ca-download:/etc/core/ca
+      - cust-cert:/harbor_cust_cert
+      - harbor-ssl:/etc/harbor/ssl
+    environment:
+      - HARBOR_HOSTNAME=${harbor_hostname}
+      - HARBOR_PROTOCOL=${harbor_protocol}
+      - HARBOR_HTTP_PORT=${harbor_http_port}
+      - HARBOR_HTTPS_PORT=${harbor_https_port}
+      - HARBOR_WITH_TRIVY=${harbor_with_trivy}
+      - HARBOR_LOG_LEVEL=${harbor_log_level}
+      {{- if .Values.harbor_external_url }}
+      - HARBOR_EXTERNAL_URL=${harbor_external_url}
+      {{- end }}
+      {{- if .Values.harbor_admin_password }}
+      - HARBOR_ADMIN_PASSWORD=${harbor_admin_password}
+      {{- end }}
+      {{- if .Values.harbor_database_password }}
+      - HARBOR_DATABASE_PASSWORD=${harbor_database_password}
       {{- end }}
 
   registry:
