@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# Value kinds. Each maps to an environs parser in settings.py and to an "accepted" text.
+# Value kinds. Each maps to a parser in settings.parse and to an "accepted" text.
 STR, INT, BOOL, LIST, JSON, FLOAT, PORT, PATH, DIR, ENUM = (
     "str", "int", "bool", "list", "json", "float", "port", "path", "dir", "enum",
 )

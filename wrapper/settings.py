@@ -11,8 +11,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from environs import FileAwareEnv
-
 from . import masking, schema
 from .quoting import shown_value
 from .schema import BOOL, BY_ENV, ENUM, FLOAT, INT, JSON, LIST, PORT, SETTINGS
@@ -68,20 +66,6 @@ class Settings:
         prefix = f"storage_service.{provider}."
         return {k[len(prefix):]: v for k, v in self.values.items()
                 if k.startswith(prefix) and v is not None}
-
-
-class _Env(FileAwareEnv):
-    """environs reading from a given mapping; NAME_FILE contents are read beforehand."""
-
-    def __init__(self, variables: Mapping[str, str], file_layer: dict[str, str],
-                 secret_files: dict[str, str]):
-        super().__init__(eager=False)
-        self._variables = variables
-        self._environ = file_layer
-        self._secret_files = secret_files
-
-    def _get_value(self, env_key: str, default: Any) -> Any:
-        return raw_value(env_key, self._variables, self._environ, self._secret_files, default)
 
 
 def raw_value(env_key, variables, file_layer, secret_files, default=None):
@@ -208,39 +192,50 @@ def _read_config_file(path: str, errors: list[str], warnings: list[str]):
     return layer, present, present_blocks
 
 
-def _parse_one(env: _Env, setting: schema.Setting, default: Any) -> Any:
-    from marshmallow import validate
-
-    name, kind = setting.env_name, setting.kind
-    if kind == ENUM:
-        return env.str(name, default, validate=validate.OneOf(setting.choices))
-    if kind == INT:
-        return env.int(name, default)
-    if kind == PORT:
-        return env.int(name, default, validate=validate.Range(1, 65535))
-    if kind == FLOAT:
-        return env.float(name, default)
-    if kind == BOOL:
-        return env.bool(name, default)
-    if kind == LIST:
-        check = validate.ContainsOnly(setting.choices) if setting.choices else None
-        items = env.list(name, default, subcast=str, validate=check)
-        return None if items is None else [i.strip() for i in items if i.strip()]
-    if kind == JSON:
-        raise AssertionError("JSON is parsed by _parse_json")
-    return env.str(name, default)  # STR and the string kinds with a grammar
-
-
+# A variable's text is read as the settings library environs (over marshmallow) read it before
+# issue 17; its import alone was a fifth of a re-render. tests/test_parsing.py compares the two.
+_TRUTHY = frozenset(("t", "T", "true", "True", "TRUE", "on", "On", "ON", "y", "Y", "yes", "Yes",
+                     "YES", "1"))
+_FALSY = frozenset(("f", "F", "false", "False", "FALSE", "off", "Off", "OFF", "n", "N", "no",
+                    "No", "NO", "0"))
 _JSON_LIMIT = 64 * 1024
 
 
-def _parse_json(raw: str) -> Any:
-    if len(raw) > _JSON_LIMIT:
+def parse(setting: schema.Setting, raw: str) -> Any:
+    """The typed value of one variable's text; ValueError when its kind does not accept it.
+    Bounds and grammars are validation's (validation.py), except a port's range."""
+    kind = setting.kind
+    if kind in (INT, PORT):
+        number = int(raw)
+        if kind == PORT and not 1 <= number <= 65535:
+            raise ValueError
+        return number
+    if kind == FLOAT:
+        number = float(raw)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError
+        return number
+    if kind == BOOL:
+        if raw in _TRUTHY:
+            return True
+        if raw in _FALSY:
+            return False
         raise ValueError
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise ValueError from None
+    if kind == LIST:
+        items = raw.split(",") if raw != "" else []
+        if setting.choices and any(item not in setting.choices for item in items):
+            raise ValueError
+        return [item.strip() for item in items if item.strip()]
+    if kind == JSON:
+        if len(raw) > _JSON_LIMIT:
+            raise ValueError
+        try:
+            return json.loads(raw)
+        except RecursionError:
+            raise ValueError from None
+    if kind == ENUM and raw not in setting.choices:
+        raise ValueError
+    return raw  # STR and the string kinds with a grammar
 
 
 def _describe_error(setting: schema.Setting, raw: str | None) -> str:
@@ -361,7 +356,6 @@ def load(variables: Mapping[str, str] | None = None) -> Settings:
     given_blocks = {s.block for s in SETTINGS if sources[s.key] != DEFAULT}
     blocks = {b for b in schema.BLOCKS if b in given_blocks or b in file_top}
 
-    env = _Env(usable, file_layer, secret_files)
     defaults = _dynamic_defaults(file_top if config_file else None)
     values: dict[str, Any] = {}
     invalid: set[str] = set()
@@ -372,25 +366,17 @@ def load(variables: Mapping[str, str] | None = None) -> Settings:
         if setting.env_name in broken:
             values[setting.key] = default
             invalid.add(setting.key)
-            continue
-        if setting.kind == JSON:
+        elif raw is None and setting.kind == LIST and default is not None:
+            values[setting.key] = [item.strip() for item in default if item.strip()]  # a copy
+        elif raw is None:
+            values[setting.key] = default
+        else:
             try:
-                values[setting.key] = default if raw is None else _parse_json(raw)
+                values[setting.key] = parse(setting, raw)
             except ValueError:
                 errors.append(_describe_error(setting, raw))
                 values[setting.key] = default
                 invalid.add(setting.key)
-            continue
-        values[setting.key] = _parse_one(env, setting, default)
-    try:
-        env.seal()
-    except Exception as err:  # environs.EnvValidationError
-        for name in getattr(err, "error_messages", {}):
-            setting = BY_ENV[name]
-            errors.append(_describe_error(
-                setting, raw_value(name, usable, file_layer, secret_files)))
-            values[setting.key] = defaults.get(setting.key, setting.default)
-            invalid.add(setting.key)
 
     settings = Settings(values=values, sources=sources, blocks=blocks, warnings=warnings,
                         invalid=invalid)
