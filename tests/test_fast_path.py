@@ -86,7 +86,8 @@ def test_the_marker_holds_one_expiry_state_read_as_plain_epochs():
 def test_a_rerender_with_the_same_certificates_loads_no_cryptography(out):
     """One input changed, no certificate due: the checks the current generation passed are
     not repeated (its marker lists their verdicts), so cryptography stays unloaded; nor do
-environs and marshmallow (settings.parse reads the variables)."""
+environs and marshmallow (settings.parse reads the variables), nor jinja2 (no template's
+input changed: tests/test_template_reuse.py)."""
     from pathlib import Path
 
     assert generate(out, HARBOR_INTERNAL_TLS_ENABLED="true").returncode == 0
@@ -99,7 +100,7 @@ environs and marshmallow (settings.parse reads the variables)."""
     probe = json.loads(result.stdout)
     assert probe["code"] == 0 and "unchanged" not in result.stderr, result.stderr
     assert [m for m in probe["modules"] if m.startswith(("cryptography", "environs",
-                                                            "marshmallow"))] == []
+                                                            "marshmallow", "jinja2"))] == []
     after = json.loads((out / "ready").read_text())
     assert after["generation"] != before["generation"]
     assert {k: after[k] for k in ("renew_at", "warn_at", "valid_from", "verified")} == \

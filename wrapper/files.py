@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from dataclasses import dataclass
@@ -84,4 +85,79 @@ def token(value) -> str:
 
 
 def template_file(path: str, template: str, **context) -> File:
-    return File(path, _jinja().get_template(template).render(**context).encode())
+    renders = _RENDERS[-1] if _RENDERS else None
+    material = renders.material(template, context) if renders else None
+    content = renders.reuse(path, material) if material else None
+    if content is None:
+        content = _jinja().get_template(template).render(**context).encode()
+    if material:
+        renders.made[path] = renders.seal(material, content)
+    return File(path, content)
+
+
+_RENDERS: list["Renders"] = []  # the Renders of the generate() running now, if any
+
+
+class Renders:
+    """The templates the current generation rendered, reused where a template's inputs are
+    the same: a re-render that changes no template's input imports no jinja2 at all.
+
+    `listed` (the marker's "rendered") holds per file an HMAC, under the store's fingerprint
+    key, of the template's inputs and of the bytes rendered; `read` gives the current
+    generation's file. A file whose bytes or inputs differ, or that cannot be read, is
+    rendered anew; an entry cannot be forged without the key. `templates`: a digest of
+    every template's source (fast_path.templates_digest)."""
+
+    def __init__(self, key: bytes, listed, read, templates: str):
+        self.key, self.read, self.templates = key, read, templates
+        self.listed = listed if isinstance(listed, dict) else {}
+        self.made: dict[str, str] = {}  # the next marker's "rendered"
+
+    def material(self, template: str, context: dict) -> bytes | None:
+        """The template's inputs, canonical; None for a value without a canonical form."""
+        import json
+
+        from . import __version__
+
+        try:
+            return json.dumps({"wrapper": __version__, "templates": self.templates,
+                               "template": template, "context": context},
+                              sort_keys=True, default=_canonical).encode()
+        except (TypeError, ValueError):
+            return None
+
+    def seal(self, material: bytes, content: bytes) -> str:
+        import hashlib
+        import hmac
+
+        return hmac.new(self.key, material + hashlib.sha256(content).digest(),
+                        "sha256").hexdigest()
+
+    def reuse(self, path: str, material: bytes) -> bytes | None:
+        import hmac
+
+        listed = self.listed.get(path)
+        if not isinstance(listed, str):
+            return None
+        content = self.read(path)
+        if content is None or not hmac.compare_digest(listed, self.seal(material, content)):
+            return None
+        return content
+
+
+def _canonical(value):
+    from .context import Paths
+
+    if isinstance(value, Paths):
+        return {"Paths": value.out}
+    raise TypeError(type(value).__name__)
+
+
+@contextlib.contextmanager
+def reusing(renders: Renders):
+    """template_file() consults renders (and records into it) inside this block."""
+    _RENDERS.append(renders)
+    try:
+        yield renders
+    finally:
+        _RENDERS.pop()

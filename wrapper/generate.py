@@ -96,6 +96,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
     from . import keys as keymaker
     from .components import render_all
     from .context import Paths
+    from .files import Renders, reusing
     from .settings import InvalidSettings
 
     steps = steps or Steps()
@@ -125,10 +126,14 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
                    "(uid 10000 and 999) cannot reach their files through it; it is left as "
                    "it is")
 
+    listed = (marker or {}).get("rendered")
     with tree.locked(out):
         tree.check_layout(out)
-        warm_up = threading.Thread(target=_warm_up)
-        warm_up.start()  # overlaps the RSA-4096 key generation, which releases the GIL
+        warm_up = None
+        if not listed:  # a first run: overlaps the RSA-4096 key generation (it releases the
+            # GIL); a re-render reuses the templates it can and compiles only the others
+            warm_up = threading.Thread(target=_warm_up)
+            warm_up.start()
         if not os.path.isdir(store.root):
             fs.makedirs(store.root, 0o700)
         elif os.stat(store.root).st_mode & 0o7777 != 0o700:
@@ -146,8 +151,12 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
                                verified=verified)
         steps.done("keys", f"{len(keys.created)} made now" if keys.created else "all kept")
 
-        warm_up.join()
-        files = render_all(s, keys, Paths(out)) + shims
+        if warm_up is not None:
+            warm_up.join()
+        renders = Renders(hmac_key, listed, lambda path: tree.read_current(out, path),
+                          templates_digest().hex())
+        with reusing(renders):
+            files = render_all(s, keys, Paths(out)) + shims
         # never publish a tree whose components disagree
         checked = keys.checked | consistency.check(files, verified)
         steps.done("render", f"{len(files)} files")
@@ -166,7 +175,7 @@ def generate(out: str, s, link_fixed: bool = False, steps: Steps | None = None,
             schedule = certificates.schedule({f.path: f.content for f in files}, window)
         marker = {"settings": settings_hash, "generation": name, "wrapper": __version__,
                   "harbor": HARBOR_VERSION, "checked": CHECKED, **schedule,
-                  "verified": sorted(checked | {scheduled})}
+                  "verified": sorted(checked | {scheduled}), "rendered": renders.made}
         paths = input_paths(variables) if variables is not None else None
         if paths is not None:
             marker["input_paths"] = paths
