@@ -32,6 +32,8 @@ _remembered: set[str] = set()
 
 def strip_userinfo(text: str) -> str:
     """Rule 2 on any text."""
+    if "@" not in text:  # both patterns need one; they take quadratic time on long words
+        return text
     text = _WITH_SCHEME.sub(lambda m: m.group(1) + USERINFO_MASK + "@", text)
     return _BARE.sub(USERINFO_MASK + "@", text)
 
