@@ -60,7 +60,8 @@ CERTS_D = Path("/etc/docker/certs.d")
 REPLICAS = {"core": 2, "registry": 2, "proxy": 2}
 HARBOR = ("registry", "registryctl", "postgresql", "redis", "core", "portal", "jobservice",
           "proxy")
-SERVICES = (*HARBOR, "traefik")
+SERVICES = (*HARBOR, "traefik", "renew")
+RENEW_INTERVAL = 5  # HARBOR_RENEW_INTERVAL's minimum: the renew service's first round comes soon
 REPO_NAME = "library/swarm-e2e"
 EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -184,6 +185,7 @@ def deployment(wrapper_image, standins, traefik_image):
             # one node: postgresql and redis may run on it without a node label
             "HARBOR_DATA_NODE_CONSTRAINT": "node.role == manager",
             "HARBOR_MAX_REPLICAS_PER_NODE": "0",  # both replicas on the one node
+            "HARBOR_RENEW_INTERVAL": str(RENEW_INTERVAL),
         })
         stack = Stack(STACK, stack_file, env)
         if STACK in sh("docker", "stack", "ls", "--format", "{{.Name}}").stdout.split():
@@ -334,6 +336,22 @@ def test_swarm_stack_lifecycle(deployment, capsys):
     say(summary)
     traefik = stack.running("traefik")
     assert len(traefik) == 1, traefik
+
+    # the renew service: one task that keeps running and completes its rounds (the job's
+    # generation is current: generate's fast path; or it published one itself)
+    def renew_round():
+        tasks = stack.running("renew")
+        assert len(tasks) == 1, tasks
+        logs = Stack.logs(stack.container(tasks[0]))
+        assert f"renew: checking every {RENEW_INTERVAL} s" in logs, logs
+        assert "is up to date (generation" in logs or "published generation" in logs, logs
+        return logs
+    logs = wait_for("the renew service completed a round", renew_round, 60,
+                    diagnose=lambda: diagnose(["renew"]))
+    assert "round failed" not in logs and "Traceback" not in logs, logs
+    say("the renew service runs one task and completed a round: "
+        + next(line for line in logs.splitlines() if "up to date" in line
+               or "published generation" in line).strip())
     d.traefik_uses_every_proxy("both proxy tasks healthy")
 
     # TLS: Traefik serves the certificate of the Docker secret; verified with the test's CA as
