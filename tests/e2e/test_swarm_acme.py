@@ -9,7 +9,11 @@ reaches this machine; its HTTPS is signed by a CA of the test's, handed to Traef
 HARBOR_ACME_CA_FILE. pebble validates for real: it resolves Harbor's name through /etc/hosts
 (the test adds one line, 127.0.0.5, and takes it out again) and makes the TLS-ALPN-01
 connection to Traefik's published port. Proven: the certificate Traefik serves is pebble's
-(verified with pebble's root, for Harbor's name), docker login, push and pull through Traefik.
+(verified with pebble's root, for Harbor's name), docker login, push and pull through Traefik;
+then Traefik's own renewal: pebble issues certificates valid for VALIDITY seconds and the test
+gives Traefik `certificatesDuration=1` (hours; its renew period is then 20 minutes, checked
+every minute), so the first check renews; the new certificate is served by the same Traefik
+task, no restart, and login goes on.
 Docker treats a registry name that resolves into 127.0.0.0/8 as insecure and skips the
 certificate check, so trust is checked with Python's ssl module.
 """
@@ -41,6 +45,7 @@ ADDRESS = "127.0.0.5"
 HOSTS_LINE = f"{ADDRESS} {NAME}  # harbor-setupwrapper swarm ACME e2e\n"
 PASSWORD = "acme p@ss 'x'"
 SECRETS = ("harbor_admin_password", "harbor_database_password")
+VALIDITY = 600  # seconds: under Traefik's 20-minute renew period for certificatesDuration=1
 SERVICES = ("registry", "registryctl", "postgresql", "redis", "core", "portal", "jobservice",
             "proxy", "traefik")
 
@@ -81,11 +86,13 @@ def acme_stack(wrapper_image, standins, traefik_image):
         added_host = True
         port = free_port(ADDRESS)
         pebble = Pebble(workdir / "pebble", tls_port=port, listen=gwbridge_gateway(),
-                        env={"PEBBLE_WFE_NONCEREJECT": "0"}).start()
+                        validity=VALIDITY, env={"PEBBLE_WFE_NONCEREJECT": "0"}).start()
         stack_file = workdir / "docker-stack.yml"
-        stack_file.write_text(yaml.safe_dump(
-            derive_stack(STACK_FILE.read_text(), overlays=(TRAEFIK_ACME_FILE.read_text(),)),
-            sort_keys=False))
+        doc = derive_stack(STACK_FILE.read_text(), overlays=(TRAEFIK_ACME_FILE.read_text(),))
+        # the test's only change to the resolver: the certificates' duration pebble gives
+        doc["services"]["traefik"]["command"].append(
+            "--certificatesResolvers.harbor.acme.certificatesDuration=1")
+        stack_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
         env.update({
             "HARBOR_HOSTNAME": NAME,
@@ -182,8 +189,27 @@ def test_traefik_serves_the_acme_certificate_from_pebble(acme_stack, capsys):
     assert pull(image) == pushed
     # the certificate is still pebble's one (no re-issue meanwhile)
     assert served_certificate(ADDRESS, port, NAME, root) == served
+    # Traefik's own renewal: the same task serves a new certificate from pebble, for the
+    # same name, before the first one expires; login goes on
+    traefik = stack.container(stack.running("traefik")[0])
+    first_seen = time.monotonic()
+
+    def renewed():
+        now = acme_certificate()
+        return now if now != served else None
+    renewed_pem = wait_for("Traefik serves a renewed certificate", renewed, 180,
+                           diagnose=lambda: stack.diagnostics(["traefik"]), interval=2)
+    to_renewal = time.monotonic() - first_seen
+    new = x509.load_pem_x509_certificate(renewed_pem)
+    assert new.extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
+        .get_values_for_type(x509.DNSName) == [NAME]
+    assert new.not_valid_after_utc > cert.not_valid_after_utc
+    assert stack.container(stack.running("traefik")[0]) == traefik  # renewed, not restarted
+    assert login()
     summary = (f"`docker stack deploy` to: pebble's certificate served {to_certificate:.1f}s, "
-               f"first login through Traefik {to_login:.1f}s; push and pull through Traefik")
+               f"first login through Traefik {to_login:.1f}s; push and pull through Traefik; "
+               f"Traefik's renewal of pebble's {VALIDITY}s certificate served {to_renewal:.1f}s "
+               "after the first was seen, same task")
     say(summary)
     with capsys.disabled():
         print(f"\n[swarm-acme] {summary}")
