@@ -455,6 +455,7 @@ SECRETS_OVERRIDE = {  # compose/docker-compose.secrets.yml
 
 HTTP_PORTS = ["${HARBOR_HTTP_PORT:-80}:8080"]       # docker-compose.http.yml: the proxy's only port
 METRICS_PORTS = ["${HARBOR_METRIC_PORT:-9090}:9090"]  # docker-compose.metrics.yml adds it
+METRICS_PROXY_AFTER = {"jobservice": {"condition": STARTED}}  # nginx resolves its metrics port
 
 STACK_CERTS_OVERRIDE = {  # compose/docker-stack.certs.yml
     "services": {

@@ -348,7 +348,8 @@ def compose_overrides() -> dict[str, dict]:
         "compose/docker-compose.hostdata.yml": compose_hostdata(),
         "compose/docker-compose.http.yml": {
             "services": {"proxy": {"ports": Tagged("!override", d.HTTP_PORTS)}}},
-        "compose/docker-compose.metrics.yml": {"services": {"proxy": {"ports": d.METRICS_PORTS}}},
+        "compose/docker-compose.metrics.yml": {"services": {"proxy": {
+            "ports": d.METRICS_PORTS, "depends_on": d.METRICS_PROXY_AFTER}}},
         "compose/docker-compose.secrets.yml": Spaced(
             d.SECRETS_OVERRIDE, services=with_renew(d.SECRETS_OVERRIDE["services"])),
         "compose/docker-compose.syslog.yml": compose_syslog(),

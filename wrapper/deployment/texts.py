@@ -89,6 +89,10 @@ Opt-in: Prometheus metrics. Publishes the proxy's metrics port and runs the expo
 
   HARBOR_METRIC_ENABLED=true COMPOSE_PROFILES=metrics docker compose \\
     -f compose/docker-compose.yml -f compose/docker-compose.metrics.yml up -d
+
+With metrics on, nginx's configuration names jobservice's metrics port, and nginx refuses to
+start while that name does not resolve: the proxy starts after jobservice (else it restarts
+until then, and `up -d` fails, since the renew service waits for a healthy proxy).
 """,
     "compose/docker-compose.secrets.yml": """\
 Optional: passwords from files through compose secrets instead of variables.
