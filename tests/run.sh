@@ -83,7 +83,7 @@ fi
 
 # Everything, side by side: the end-to-end tests in their lanes (tests/e2e/lanes.py), one
 # pytest process each, and the Docker-free tests in one more process. Most of an end-to-end
-# test is waiting on containers. Each lane has its own docker CLI configuration (logins).
+# test is waiting on containers.
 # The first lane reports here as it goes; the others' reports follow at the end.
 started=$(date +%s)
 logs=$(mktemp -d)
@@ -96,17 +96,13 @@ first=${lanes%% *}
 pids=""
 for lane in $lanes; do
     [ "$lane" = "$first" ] && continue
-    mkdir -p "$logs/docker-config-$lane"
-    HARBOR_E2E_LANE=$lane DOCKER_CONFIG="$logs/docker-config-$lane" \
-        .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e >"$logs/$lane.log" 2>&1 &
+    HARBOR_E2E_LANE=$lane .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e >"$logs/$lane.log" 2>&1 &
     pids="$pids $lane:$!"
     echo "[tests] end-to-end lane $lane runs alongside (pid $!)"
 done
 echo "[tests] end-to-end lane $first:"
-mkdir -p "$logs/docker-config-$first"
 first_status=0
-HARBOR_E2E_LANE=$first DOCKER_CONFIG="$logs/docker-config-$first" \
-    .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || first_status=$?
+HARBOR_E2E_LANE=$first .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || first_status=$?
 status=$first_status
 exits="$first $first_status"
 for entry in $pids; do
