@@ -192,7 +192,15 @@ def obtained(pebble, answers, monkeypatch, token_key):
 
 
 def _fails(out, env, monkeypatch, expected: str) -> str:
-    """A round that must fail with `expected` in its message and change nothing served."""
+    """A round that must fail with `expected` in its message and change nothing served. The
+    changed variables are deployed first, as `up -d` does: the setupwrapper publishes them, then
+    renew runs its round with the same ones."""
+    for name in [k for k in os.environ if k.startswith("HARBOR_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with redirect_stderr(io.StringIO()):
+        assert cli.main(["generate", "--out", str(out)]) == 0
     before = served(out)
     store = Store(str(out / ".store"))
     stored = store.read(acme_certificate.CERTIFICATE)

@@ -63,7 +63,13 @@ def one_round(out: str, link_fixed: bool, command, variables=None) -> int:
     from . import tree
 
     variables = os.environ if variables is None else variables
-    before = (tree.read_marker(os.path.abspath(out)) or {}).get("generation")
+    marker = tree.read_marker(os.path.abspath(out)) or {}
+    before = marker.get("generation")
+    if _made_from_other_inputs(out, marker, variables, link_fixed):
+        _say(f"generation {before} was made from other variables or files than this service "
+             "has (a newer setupwrapper's, or an older one's): left alone; `up -d` or "
+             "`docker stack deploy` gives both the same")
+        return 0
     _acme_round(out, variables)
     code = command(["generate", "--out", out] + (["--link-fixed-paths"] if link_fixed else []))
     after = (tree.read_marker(os.path.abspath(out)) or {}).get("generation")
@@ -71,6 +77,24 @@ def one_round(out: str, link_fixed: bool, command, variables=None) -> int:
         _say(f"published generation {after}; the proxy reloads it within "
              f"{os.environ.get('HARBOR_SETUP_RELOAD_SECONDS', '10')} s")
     return code
+
+
+def _made_from_other_inputs(out: str, marker: dict, variables, link_fixed: bool) -> bool:
+    """The current generation's inputs differ from what this service sees. A renew task still
+    running with the variables of before a redeploy must not publish them again over the new
+    setupwrapper's generation (nor a new one over an old), so it leaves such a round alone."""
+    from . import tree
+    from .fast_path import inputs_fingerprint
+    from .store import Store
+
+    if not marker.get("inputs") or not isinstance(marker.get("input_paths"), list):
+        return False
+    key = Store(os.path.join(os.path.abspath(out), tree.STORE)).read("fingerprint.key")
+    if not key:
+        return False
+    own = inputs_fingerprint(key, variables, os.path.abspath(out), link_fixed,
+                             marker["input_paths"])
+    return own is not None and own != marker["inputs"]
 
 
 def interval_of(variables) -> int:
