@@ -87,39 +87,32 @@ fi
 # The first lane reports here as it goes; the others' reports follow at the end.
 started=$(date +%s)
 logs=$(mktemp -d)
-unit_pid=""
-.venv/bin/python -m pytest -p no:cacheprovider -ra -m "not e2e" >"$logs/docker-free.log" 2>&1 &
-unit_pid=$!
-echo "[tests] the Docker-free tests run alongside (pid $unit_pid)"
+# the processes that report at the end, "name:pid", each writing to $logs/name.log
+.venv/bin/python -m pytest -p no:cacheprovider -ra -m "not e2e" >"$logs/Docker-free.log" 2>&1 &
+behind="Docker-free:$!"
+echo "[tests] the Docker-free tests run alongside (pid $!)"
 lanes=$(.venv/bin/python tests/e2e/lanes.py)
 first=${lanes%% *}
-pids=""
 for lane in $lanes; do
     [ "$lane" = "$first" ] && continue
-    HARBOR_E2E_LANE=$lane .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e >"$logs/$lane.log" 2>&1 &
-    pids="$pids $lane:$!"
+    HARBOR_E2E_LANE=$lane .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e \
+        >"$logs/lane-$lane.log" 2>&1 &
+    behind="lane-$lane:$! $behind"
     echo "[tests] end-to-end lane $lane runs alongside (pid $!)"
 done
 echo "[tests] end-to-end lane $first:"
-first_status=0
-HARBOR_E2E_LANE=$first .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || first_status=$?
-status=$first_status
-exits="$first $first_status"
-for entry in $pids; do
-    lane=${entry%%:*}
-    lane_status=0
-    wait "${entry#*:}" || lane_status=$?
-    [ "$lane_status" -eq 0 ] || status=1
-    exits="$exits, $lane $lane_status"
-    echo "[tests] end-to-end lane $lane (exit $lane_status):"
-    cat "$logs/$lane.log"
+status=0
+HARBOR_E2E_LANE=$first .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || status=$?
+exits="lane-$first $status"
+for entry in $behind; do
+    name=${entry%%:*}
+    code=0
+    wait "${entry#*:}" || code=$?
+    [ "$code" -eq 0 ] || status=1
+    exits="$exits, $name $code"
+    echo "[tests] $name (exit $code):"
+    cat "$logs/$name.log"
 done
-unit_status=0
-wait "$unit_pid" || unit_status=$?
-[ "$unit_status" -eq 0 ] || status=1
-exits="$exits, Docker-free $unit_status"
-echo "[tests] the Docker-free tests (exit $unit_status):"
-cat "$logs/docker-free.log"
 rm -rf "$logs"
 echo "[tests] exit codes: $exits; all done in $(( $(date +%s) - started )) s"
 exit "$status"
