@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from e2e_support import (BASE_IMAGE_NAME, HOST_CA_BUNDLE, REPO, WRAPPER_IMAGE, build_module,
-                         image_size, sh)
+                         image_size)
 from lanes import LANES, lane_of
 
 
@@ -41,13 +41,11 @@ def wrapper_image(standins) -> str:
         if os.path.exists(HOST_CA_BUNDLE):  # PyPI through this machine's TLS proxy
             shutil.copy(HOST_CA_BUNDLE, Path(context) / "extra-ca.crt")
         started = time.monotonic()
-        digest = build.content_digest(Path(context) / "Dockerfile", Path(context), base)
-        if build.built_from(WRAPPER_IMAGE) == digest:
+        if not build.build_unless_unchanged(WRAPPER_IMAGE, Path(context) / "Dockerfile",
+                                            Path(context), ("--build-arg", f"BASE_IMAGE={base}"),
+                                            base=base, timeout=1200):
             print(f"\n[e2e] wrapper image {WRAPPER_IMAGE}: unchanged, not rebuilt")
             return WRAPPER_IMAGE
-        sh("docker", "build", "-q", "-t", WRAPPER_IMAGE, "--build-arg", f"BASE_IMAGE={base}",
-           "--label", f"{build.CONTENT_LABEL}={digest}",
-           context, env={**os.environ, "DOCKER_BUILDKIT": "0"}, timeout=1200)
     added = (image_size(WRAPPER_IMAGE) - image_size(base)) / 1e6
     print(f"\n[e2e] wrapper image built in {time.monotonic() - started:.0f}s; "
           f"it adds {added:.1f} MB to its base {base}")

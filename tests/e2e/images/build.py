@@ -79,9 +79,10 @@ def image_exists(image: str) -> bool:
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
-def _run_logged(cmd: list[str], what: str, env: dict | None = None) -> None:
+def _run_logged(cmd: list[str], what: str, env: dict | None = None,
+                timeout: float | None = None) -> None:
     with tempfile.TemporaryFile(mode="w+") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, timeout=timeout)
         if proc.returncode != 0:
             out.seek(0)
             tail = out.read()[-6000:]
@@ -161,21 +162,31 @@ def built_from(image: str) -> str | None:
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
+def build_unless_unchanged(image: str, dockerfile: Path, context: Path, args=(),
+                           no_cache: bool = False, base: str = BASE_IMAGE,
+                           timeout: float | None = None) -> bool:
+    """docker build (classic builder) of `image`, labelled with its content digest; nothing
+    when the tagged image already carries that digest. True when it built."""
+    digest = content_digest(dockerfile, context, base)
+    if not no_cache and built_from(image) == digest:
+        return False
+    cmd = ["docker", "build", "-q", "-f", str(dockerfile), "-t", image, *args,
+           "--label", f"{CONTENT_LABEL}={digest}"]
+    if no_cache:
+        cmd.append("--no-cache")
+    _run_logged(cmd + [str(context)], f"docker build of {image}",
+                dict(os.environ, DOCKER_BUILDKIT="0"), timeout)
+    return True
+
+
 def build_one(name: str, no_cache: bool = False) -> float:
     dockerfile = IMAGES_DIR / name / "Dockerfile"
     if not dockerfile.is_file():
         raise FileNotFoundError(dockerfile)
     start = time.monotonic()
     fetch_wheels(name)
-    digest = content_digest(dockerfile, TESTS_DIR)
-    if not no_cache and built_from(image_name(name)) == digest:
+    if not build_unless_unchanged(image_name(name), dockerfile, TESTS_DIR, no_cache=no_cache):
         return 0.0
-    cmd = ["docker", "build", "-q", "-f", str(dockerfile), "-t", image_name(name),
-           "--label", f"{CONTENT_LABEL}={digest}"]
-    if no_cache:
-        cmd.append("--no-cache")
-    cmd.append(str(TESTS_DIR))
-    _run_logged(cmd, f"docker build of {image_name(name)}", dict(os.environ, DOCKER_BUILDKIT="0"))
     return time.monotonic() - start
 
 
@@ -257,16 +268,10 @@ def build_traefik(no_cache: bool = False) -> str:
             for name in ("Dockerfile", "entrypoint.sh"):
                 shutil.copy(IMAGES_DIR / "traefik" / name, context)
             extract_traefik(traefik_wheel(), Path(context) / "traefik")
-            digest = content_digest(Path(context) / "Dockerfile", Path(context))
-            if not no_cache and built_from(TRAEFIK_IMAGE) == digest:
+            if not build_unless_unchanged(TRAEFIK_IMAGE, Path(context) / "Dockerfile",
+                                          Path(context), no_cache=no_cache):
                 say(f"{TRAEFIK_IMAGE}: unchanged, not rebuilt")
                 return TRAEFIK_IMAGE
-            cmd = ["docker", "build", "-q", "-t", TRAEFIK_IMAGE,
-                   "--label", f"{CONTENT_LABEL}={digest}"]
-            if no_cache:
-                cmd.append("--no-cache")
-            _run_logged(cmd + [context], f"docker build of {TRAEFIK_IMAGE}",
-                        dict(os.environ, DOCKER_BUILDKIT="0"))
     say(f"{TRAEFIK_IMAGE}: {time.monotonic() - start:.1f}s")
     return TRAEFIK_IMAGE
 
