@@ -113,6 +113,18 @@ def inputs_fingerprint(key: bytes, variables, out: str, link_fixed: bool,
     return hmac_sha256(key, json.dumps(material, sort_keys=True).encode())
 
 
+def same_inputs(out: str, marker: dict, variables, link_fixed: bool) -> bool | None:
+    """Whether the marker's generation was made from these raw inputs; None when that cannot
+    be told (no fingerprint in the marker, no key, a named file unreadable). out: absolute."""
+    if not marker.get("inputs") or not isinstance(marker.get("input_paths"), list):
+        return None
+    key = Store(os.path.join(out, tree.STORE)).read("fingerprint.key")
+    if not key:
+        return None
+    own = inputs_fingerprint(key, variables, out, link_fixed, marker["input_paths"])
+    return None if own is None else own == marker["inputs"]
+
+
 def acme_digest(out: str) -> str | None:
     """The certificate the `renew` mode obtained from the ACME server is an input too: a new
     one makes a new generation."""
@@ -135,9 +147,7 @@ def unchanged(out: str, variables, link_fixed: bool, steps) -> bool:
         tree.check_layout(out)
     except tree.Refused:
         return False
-    key = Store(os.path.join(out, tree.STORE)).read("fingerprint.key")
-    if not key or marker["inputs"] != inputs_fingerprint(key, variables, out, link_fixed,
-                                                         marker["input_paths"]):
+    if same_inputs(out, marker, variables, link_fixed) is not True:
         return False
     if expiry_due(marker):
         from . import certificates

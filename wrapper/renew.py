@@ -83,18 +83,9 @@ def _made_from_other_inputs(out: str, marker: dict, variables, link_fixed: bool)
     """The current generation's inputs differ from what this service sees. A renew task still
     running with the variables of before a redeploy must not publish them again over the new
     setupwrapper's generation (nor a new one over an old), so it leaves such a round alone."""
-    from . import tree
-    from .fast_path import inputs_fingerprint
-    from .store import Store
+    from .fast_path import same_inputs
 
-    if not marker.get("inputs") or not isinstance(marker.get("input_paths"), list):
-        return False
-    key = Store(os.path.join(os.path.abspath(out), tree.STORE)).read("fingerprint.key")
-    if not key:
-        return False
-    own = inputs_fingerprint(key, variables, os.path.abspath(out), link_fixed,
-                             marker["input_paths"])
-    return own is not None and own != marker["inputs"]
+    return same_inputs(os.path.abspath(out), marker, variables, link_fixed) is False
 
 
 def interval_of(variables) -> int:
