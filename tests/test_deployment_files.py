@@ -61,6 +61,20 @@ def test_one_change_in_the_description_reaches_every_target(monkeypatch):
         "rancher-catalog/templates/harbor-setupwrapper-distributed/0/docker-compose.yml.tpl"}
 
 
+def test_a_variable_of_init_data_reaches_every_target_the_rancher_items_from_its_answer(
+        monkeypatch):
+    services = copy.deepcopy(description.SERVICES)
+    services["init-data"]["environment"].append("HARBOR_EXAMPLE_KNOB")
+    monkeypatch.setattr(description, "SERVICES", services)
+    made = generator.files()
+    assert {path for path, text in made.items() if text != FILES[path]} == {
+        "compose/docker-compose.yml", "compose/docker-stack.yml",
+        *(f"{folder}/docker-compose.yml.tpl" for folder in generator.RANCHER_ITEMS.values())}
+    for folder in generator.RANCHER_ITEMS.values():
+        assert "- HARBOR_EXAMPLE_KNOB=${harbor_example_knob}\n" in made[
+            f"{folder}/docker-compose.yml.tpl"]
+
+
 def test_a_new_setting_needs_only_a_regenerate(monkeypatch):
     new = schema.Setting("example.new_knob", schema.SETTINGS[1].kind, doc="x", addition=True)
     monkeypatch.setattr(schema, "SETTINGS", (*schema.SETTINGS, new))

@@ -339,6 +339,31 @@ def test_rendered_template_is_compose_v2_with_the_images_of_the_compose_file(ite
     assert env["HARBOR_HOSTNAME"] == variants(item)[variant]["harbor_hostname"]
 
 
+@pytest.mark.parametrize("item", ITEMS, ids=lambda p: p.name)
+def test_the_snapshot_is_a_question_true_by_default(item):
+    question = {q["variable"]: q for q in questions_of(item)}["harbor_database_upgrade_snapshot"]
+    assert (question["type"], question["default"], question["required"]) == (
+        "boolean", True, True)
+    assert "room on the database volume" in " ".join(question["description"].split())
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=lambda p: p.name)
+def test_init_data_gets_the_snapshot_answer_and_the_image_tag(item):
+    """What compose's init-data is given (README: Day 2, the snapshot), from the answers."""
+    def init_env(values):
+        text = render((item / "0" / "docker-compose.yml.tpl").read_text(), values)
+        init = yaml.safe_load(interpolate(text, values))["services"]["init-data"]
+        return dict(e.split("=", 1) for e in init["environment"])
+
+    assert init_env(answers(item)) == {"HARBOR_DATABASE_UPGRADE_SNAPSHOT": "true",
+                                       "HARBOR_IMAGE_TAG": "v2.15.2"}
+    answered = answers(item, harbor_database_upgrade_snapshot="false",
+                       harbor_image_tag="v2.15.1")
+    assert init_env(answered) == {"HARBOR_DATABASE_UPGRADE_SNAPSHOT": "false",
+                                  "HARBOR_IMAGE_TAG": "v2.15.1"}
+    assert sorted(init_env(answered)) == sorted(COMPOSE["services"]["init-data"]["environment"])
+
+
 @pytest.mark.parametrize("variant", ["defaults", "trivy-and-optional-answers"])
 def test_single_host_wrapper_is_primary_with_every_harbor_service_as_sidekick(variant):
     config = loaded(SINGLE, variant)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_rancher_catalog import DISTRIBUTED, SINGLE, catalog_of, loaded
+from test_rancher_catalog import DISTRIBUTED, SINGLE, catalog_of, loaded, variants
 from topology import (DATA_OWNER, DATA_VOLUMES, FIXED_VOLUMES, HEALTHY, ROOT, SERVICES,
                       Service)
 
@@ -72,6 +72,20 @@ class Check:
             self.equal(name, "user", service.get("user"), None)  # the image's own
             self.equal(name, "healthcheck.test", service.get("healthcheck", {}).get("test"),
                        None)
+            if topo.environment:  # the wrapper's own list (renew) is test_stack_lint's
+                self.equal(name, "environment (names)", [
+                    e.split("=", 1)[0] for e in service.get("environment") or []],
+                    list(topo.environment))
+
+    def answered(self, values: dict[str, str]) -> None:
+        """Rancher: each variable of a service has the answer of its name in lower case."""
+        for name, topo in SERVICES.items():
+            env = dict(e.split("=", 1) for e in self.services.get(name, {}).get(
+                "environment") or [] if "=" in e)
+            for variable in topo.environment:
+                self.equal(name, f"environment.{variable}", env.get(variable),
+                           values.get(variable.lower(),
+                                      f"${{{variable.lower()}}}, which no question asks"))
 
     def report(self) -> None:
         assert not self.problems, "\n".join(self.problems)
@@ -155,6 +169,7 @@ def test_rancher_single_host_item():
                          named_mounts(topo) if topo.writes_setup else data_mounts(topo))
         check.equal(name, "volumes_from", service.get("volumes_from"),
                     None if topo.image == "wrapper" else ["setupwrapper"])
+    check.answered(variants(SINGLE)["trivy-and-optional-answers"])
     check.report()
 
 
@@ -172,6 +187,7 @@ def test_rancher_distributed_item():
         if topo.health:
             check.equal(name, "health_check (rancher-compose.yml)",
                         "health_check" in rancher.get(name, {}), True)
+    check.answered(variants(DISTRIBUTED)["trivy-and-optional-answers"])
     check.report()
 
 

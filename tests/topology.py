@@ -47,6 +47,7 @@ class Service:
     on: tuple[str, ...] = ALL        # the deployment files that run it
     writes_setup: bool = False       # mounts the wrapper's volumes read-write (renew)
     keeps_running: bool = False      # a service of the wrapper's image that is no one-shot
+    environment: tuple[str, ...] = ()  # variables it is given (Rancher: from the answers)
 
 
 SERVICES = {
@@ -55,6 +56,7 @@ SERVICES = {
                   after=dict(s.get("after", {})), optional=s.get("profile"),
                   health=s["health"], on=tuple(s["on"]),
                   writes_setup=s.get("writes_setup", False),
-                  keeps_running=s.get("keeps_running", False))
+                  keeps_running=s.get("keeps_running", False),
+                  environment=tuple(s.get("environment", ())))
     for name, s in description.SERVICES.items() if name != "setupwrapper"
 }

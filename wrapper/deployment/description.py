@@ -81,6 +81,8 @@ AFTER_DATA = {"setupwrapper": COMPLETED, "init-data": COMPLETED}
 #   on        the targets that run it
 #   writes_setup, keeps_running   a service of the wrapper's image that mounts the wrapper's
 #             volumes read-write and keeps running (renew), not a one-shot
+#   environment   variables it is given: passed on from the shell (compose, stack); the
+#             Rancher items set each from the catalog answer of its name in lower case
 #   note      a comment placed above the service in every file
 #   <target>  what only that target has: compose / stack / rancher / rancher-distributed
 
@@ -100,7 +102,9 @@ SERVICES = {
         "image": "wrapper", "user": ROOT, "health": False, "on": TARGETS,
         "cap_add": ["CHOWN", "DAC_OVERRIDE", "FOWNER"],
         "data": {volume: f"/data/{folder}:nocopy" for volume, folder in DATA_VOLUMES.items()},
-        # the snapshot before a PostgreSQL upgrade (README: Day 2)
+        # the snapshot before a PostgreSQL upgrade (README: Day 2). compose and the stack pass
+        # them on from the shell, the Rancher items from the answers of the same names
+        # (harbor_database_upgrade_snapshot, harbor_image_tag: questions in texts.py)
         "environment": ["HARBOR_DATABASE_UPGRADE_SNAPSHOT", "HARBOR_IMAGE_TAG"],
         # compose: the snapshot is recorded in the store; the stack takes it unrecorded
         "compose": {"setup_mount": True},

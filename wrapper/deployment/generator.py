@@ -496,6 +496,13 @@ def labels(target: str, name: str, **first) -> dict:
     return out
 
 
+def rancher_answer(variable: str) -> str:
+    """Rule (Rancher items): a variable a service is given (its `environment` in the
+    description) comes from the catalog answer of the same name in lower case,
+    HARBOR_IMAGE_TAG from ${harbor_image_tag}; texts.py asks the question."""
+    return "${%s}" % variable.lower()
+
+
 def rancher_environment(target: str) -> list:
     out = []
     for name, value, condition in d.RANCHER_ENVIRONMENT[target]:
@@ -542,6 +549,8 @@ def rancher_template(target: str) -> dict:
         "image": image("init-data", target), "command": Flow(["init-data"]),
         "labels": labels(target, "init-data", **{"io.rancher.container.start_once": "true"}),
         "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
+        Comment("the snapshot before a PostgreSQL upgrade (README: Day 2), from two answers"): None,
+        "environment": [f"{name}={rancher_answer(name)}" for name in init["environment"]],
         "volumes": init_volumes,
     }
     services[Comment(RENEW_NOTE + (
