@@ -373,6 +373,8 @@ def test_single_host_wrapper_is_primary_with_every_harbor_service_as_sidekick(va
     assert sorted(sidekicks) == sorted(services)
     init = services.pop("init-data")
     assert "volumes_from" not in init, "the data volumes would reach every container"
+    assert "harbor-setup:/harbor-setup" in init["volumes"], (
+        "the snapshot before a PostgreSQL upgrade is recorded in the store, as on compose")
     label = wrapper["labels"]["io.rancher.scheduler.affinity:host_label"]
     assert label == "harbor-host=true"
     renew = services.pop("renew")  # the wrapper's named volumes, on the wrapper's host

@@ -34,10 +34,15 @@ def data_mounts(service: Service) -> list[str]:
     return [f"{volume}:{target}" for volume, target in service.data.items()]
 
 
-def named_mounts(service: Service) -> list[str]:
+def setup_mount(service: Service, platform: str) -> list[str]:
+    """The wrapper's volume, read-write, where a one-shot records in its store (init-data)."""
+    return ["harbor-setup:/harbor-setup"] if platform in service.setup_mount else []
+
+
+def named_mounts(service: Service, platform: str) -> list[str]:
     """The stack's and the distributed item's mounts: no volumes_from there."""
     setup = (["harbor-setup:/harbor-setup"] if service.writes_setup else
-             [] if service.image == "wrapper" else [SETUP])
+             setup_mount(service, platform) if service.image == "wrapper" else [SETUP])
     return setup + [f"{v}:{FIXED_VOLUMES[v]}" for v in service.fixed] + data_mounts(service)
 
 
@@ -104,8 +109,10 @@ def compose_check(services: dict) -> Check:
         if name not in services:
             continue
         service = services[name]
-        found = [v for v in strings(service.get("volumes")) if v.split(":")[0] in DATA_VOLUMES]
-        check.same_items(name, "volumes", found, data_mounts(topo))
+        found = [v for v in strings(service.get("volumes"))
+                 if v.split(":")[0] in DATA_VOLUMES or v.startswith("harbor-setup:")]
+        setup = ["harbor-setup:/harbor-setup"] if topo.writes_setup else setup_mount(topo, "compose")
+        check.same_items(name, "volumes", found, setup + data_mounts(topo))
         check.equal(name, "volumes_from", service.get("volumes_from"),
                     None if topo.image == "wrapper" else ["setupwrapper:ro"])
         after = {k: v["condition"] for k, v in (service.get("depends_on") or {}).items()}
@@ -141,7 +148,8 @@ def test_swarm_stack():
         if name not in services:
             continue
         service = services[name]
-        check.same_items(name, "volumes", strings(service.get("volumes")), named_mounts(topo))
+        check.same_items(name, "volumes", strings(service.get("volumes")),
+                         named_mounts(topo, "stack"))
         deploy = service.get("deploy", {})
         if topo.image == "wrapper":
             check.equal(name, "deploy.mode", deploy.get("mode"),
@@ -166,7 +174,8 @@ def test_rancher_single_host_item():
             continue
         service = services[name]
         check.same_items(name, "volumes", strings(service.get("volumes")),
-                         named_mounts(topo) if topo.writes_setup else data_mounts(topo))
+                         named_mounts(topo, "rancher") if topo.writes_setup else
+                         setup_mount(topo, "rancher") + data_mounts(topo))
         check.equal(name, "volumes_from", service.get("volumes_from"),
                     None if topo.image == "wrapper" else ["setupwrapper"])
     check.answered(variants(SINGLE)["trivy-and-optional-answers"])
@@ -182,7 +191,8 @@ def test_rancher_distributed_item():
         if name not in services:
             continue
         service = services[name]
-        check.same_items(name, "volumes", strings(service.get("volumes")), named_mounts(topo))
+        check.same_items(name, "volumes", strings(service.get("volumes")),
+                         named_mounts(topo, "rancher-distributed"))
         check.equal(name, "volumes_from", service.get("volumes_from"), None)
         if topo.health:
             check.equal(name, "health_check (rancher-compose.yml)",
@@ -219,6 +229,13 @@ def test_dependencies_exist_and_start_earlier():
             assert other in SERVICES or other == "setupwrapper", (name, other)
             if condition == HEALTHY:
                 assert SERVICES[other].health, f"{name} waits for {other}'s health check"
+
+
+def test_init_data_records_the_snapshot_where_status_can_show_it():
+    """compose and the single-host item: init-data mounts the wrapper's volume, so the
+    snapshot before a PostgreSQL upgrade is recorded in the store (README: Day 2)."""
+    assert set(SERVICES["init-data"].setup_mount) == {"compose", "rancher"}
+    assert all(not s.setup_mount for n, s in SERVICES.items() if n != "init-data")
 
 
 def test_the_one_shots_run_as_root_the_others_as_their_image_user():

@@ -48,6 +48,7 @@ class Service:
     writes_setup: bool = False       # mounts the wrapper's volumes read-write (renew)
     keeps_running: bool = False      # a service of the wrapper's image that is no one-shot
     environment: tuple[str, ...] = ()  # variables it is given (Rancher: from the answers)
+    setup_mount: tuple[str, ...] = ()  # where a one-shot also mounts harbor-setup read-write
 
 
 SERVICES = {
@@ -57,6 +58,7 @@ SERVICES = {
                   health=s["health"], on=tuple(s["on"]),
                   writes_setup=s.get("writes_setup", False),
                   keeps_running=s.get("keeps_running", False),
-                  environment=tuple(s.get("environment", ())))
+                  environment=tuple(s.get("environment", ())),
+                  setup_mount=tuple(s.get("setup_mount", ())))
     for name, s in description.SERVICES.items() if name != "setupwrapper"
 }

@@ -81,6 +81,8 @@ AFTER_DATA = {"setupwrapper": COMPLETED, "init-data": COMPLETED}
 #   on        the targets that run it
 #   writes_setup, keeps_running   a service of the wrapper's image that mounts the wrapper's
 #             volumes read-write and keeps running (renew), not a one-shot
+#   setup_mount   the targets where a one-shot of the wrapper's image also mounts harbor-setup
+#             read-write (init-data: to record the database snapshot in the store)
 #   environment   variables it is given: passed on from the shell (compose, stack); the
 #             Rancher items set each from the catalog answer of its name in lower case
 #   note      a comment placed above the service in every file
@@ -106,8 +108,9 @@ SERVICES = {
         # them on from the shell, the Rancher items from the answers of the same names
         # (harbor_database_upgrade_snapshot, harbor_image_tag: questions in texts.py)
         "environment": ["HARBOR_DATABASE_UPGRADE_SNAPSHOT", "HARBOR_IMAGE_TAG"],
-        # compose: the snapshot is recorded in the store; the stack takes it unrecorded
-        "compose": {"setup_mount": True},
+        # the snapshot is recorded in the store (status shows it, rollback sets the recorded
+        # version back); the stack and the distributed Rancher item take it unrecorded
+        "setup_mount": ("compose", "rancher"),
     },
     # the long-running mode of the same image: every HARBOR_RENEW_INTERVAL it re-issues the
     # certificates the wrapper made before they expire and, with HARBOR_ACME_*, obtains and

@@ -118,6 +118,12 @@ def named_mounts(service: dict) -> list:
             + data_mounts(service))
 
 
+def setup_mount(service: dict, target: str) -> list[str]:
+    """Rule: a one-shot of the wrapper's image mounts harbor-setup (read-write) on the targets
+    its `setup_mount` names, and nowhere else (init-data: the snapshot's record)."""
+    return [f"{d.SETUP_VOLUME}:{d.SETUP_PATH}"] if target in service.get("setup_mount", ()) else []
+
+
 def wrapper_mounts() -> list:
     return [f"{d.SETUP_VOLUME}:{d.SETUP_PATH}",
             Comment("the fixed folders Harbor's images read; the wrapper links their files into "
@@ -229,8 +235,7 @@ def compose() -> dict:
         Comment("the snapshot before a PostgreSQL upgrade (README: Day 2) is recorded in the "
                 "store"): None,
         "environment": Flow(init["environment"]),
-        "volumes": ([f"{d.SETUP_VOLUME}:{d.SETUP_PATH}"] if init["compose"]["setup_mount"]
-                    else []) + data_mounts(init),
+        "volumes": setup_mount(init, "compose") + data_mounts(init),
     }
     renew = d.SERVICES["renew"]
     services[Comment(RENEW_NOTE)] = None
@@ -301,7 +306,7 @@ def compose_hostdata() -> dict:
         if "compose" not in service["on"] or not service.get("data"):
             continue
         volumes = []
-        if service.get("compose", {}).get("setup_mount"):
+        if setup_mount(service, "compose"):
             volumes.append(f"${{HARBOR_DATA_VOLUME}}/{d.SETUP_VOLUME}:{d.SETUP_PATH}")
         for volume, target in service["data"].items():
             path, _, options = target.partition(":")
@@ -416,7 +421,7 @@ def stack() -> dict:
         "image": WRAPPER_IMAGE, "logging": Alias("logging"), "command": Flow(["init-data"]),
         "deploy": JOB, "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
         "networks": Flow(["harbor"]), "environment": Flow(init["environment"]),
-        "volumes": data_mounts(init),
+        "volumes": setup_mount(init, "stack") + data_mounts(init),
     }
     services[Comment(STACK_RENEW_NOTE)] = None
     services["renew"] = {
@@ -537,6 +542,9 @@ def rancher_template(target: str) -> dict:
                     if not any(v in on[o].get("data", {}) for o in optional)]
     optional_volumes = [f"{v}:{t}" for v, t in init["data"].items() if f"{v}:{t}" not in
                         init_volumes]
+    if setup_mount(init, target):
+        init_volumes[:0] = [Comment("the wrapper's volume: the snapshot is recorded in its store "
+                                    "(status shows it)"), *setup_mount(init, target)]
     if optional_volumes:
         init_volumes.append(If(d.TRIVY_ANSWERED, optional_volumes))
     services[Comment(

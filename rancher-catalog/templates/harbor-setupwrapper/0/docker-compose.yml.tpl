@@ -58,6 +58,8 @@ services:
       - HARBOR_DATABASE_UPGRADE_SNAPSHOT=${harbor_database_upgrade_snapshot}
       - HARBOR_IMAGE_TAG=${harbor_image_tag}
     volumes:
+      # the wrapper's volume: the snapshot is recorded in its store (status shows it)
+      - harbor-setup:/harbor-setup
       - registry:/data/registry:nocopy
       - job-logs:/data/job_logs:nocopy
       - database:/data/database:nocopy
