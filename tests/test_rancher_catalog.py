@@ -364,6 +364,18 @@ def test_init_data_gets_the_snapshot_answer_and_the_image_tag(item):
     assert sorted(init_env(answered)) == sorted(COMPOSE["services"]["init-data"]["environment"])
 
 
+@pytest.mark.parametrize("item", ITEMS, ids=lambda p: p.name)
+def test_the_wrappers_guard_gets_the_image_tag(item):
+    """The upgrade guard records the version that ran on the data; init-data's snapshot reads
+    that record (a tag-blind guard would record v2.15.2 whatever ran)."""
+    values = answers(item, harbor_image_tag="v2.15.1")
+    services = yaml.safe_load(interpolate(render(
+        (item / "0" / "docker-compose.yml.tpl").read_text(), values), values))["services"]
+    for name in ("setupwrapper", "renew"):
+        env = dict(e.split("=", 1) for e in services[name]["environment"])
+        assert env["HARBOR_IMAGE_TAG"] == "v2.15.1", name
+
+
 @pytest.mark.parametrize("variant", ["defaults", "trivy-and-optional-answers"])
 def test_single_host_wrapper_is_primary_with_every_harbor_service_as_sidekick(variant):
     config = loaded(SINGLE, variant)

@@ -498,7 +498,7 @@ META_VARIABLES = {
     "HARBOR_CONFIG_FILE": "An existing harbor.yml to read; variables override its values.",
     "HARBOR_SETUP_DIR": "Output folder (default /harbor-setup); `--out` wins.",
     "HARBOR_STRICT": "true: unknown HARBOR_* variables are errors, not warnings (default false).",
-    "HARBOR_IMAGE_TAG": "The Harbor version the deployment runs (compose passes its image tag; "
-                        "default v2.15.2). The upgrade guard compares it with the version "
-                        "recorded on the data.",
+    "HARBOR_IMAGE_TAG": "The Harbor version the deployment runs (compose passes its image tag, "
+                        "the Rancher items their Image tag answer; default v2.15.2). The upgrade "
+                        "guard compares it with the version recorded on the data.",
 }

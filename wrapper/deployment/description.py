@@ -313,6 +313,8 @@ RANCHER_ENVIRONMENT = {
         ("HARBOR_HTTPS_PORT", "${harbor_https_port}", None),
         ("HARBOR_WITH_TRIVY", "${harbor_with_trivy}", None),
         ("HARBOR_LOG_LEVEL", "${harbor_log_level}", None),
+        # the upgrade guard records it; init-data's snapshot reads that record
+        ("HARBOR_IMAGE_TAG", "${harbor_image_tag}", None),
         ("HARBOR_EXTERNAL_URL", "${harbor_external_url}", ".Values.harbor_external_url"),
         ("HARBOR_ADMIN_PASSWORD", "${harbor_admin_password}", ".Values.harbor_admin_password"),
         ("HARBOR_DATABASE_PASSWORD", "${harbor_database_password}",
@@ -324,6 +326,7 @@ RANCHER_ENVIRONMENT = {
         ("HARBOR_EXTERNAL_URL", "${harbor_external_url}", None),
         ("HARBOR_WITH_TRIVY", "${harbor_with_trivy}", None),
         ("HARBOR_LOG_LEVEL", "${harbor_log_level}", None),
+        ("HARBOR_IMAGE_TAG", "${harbor_image_tag}", None),
         ("HARBOR_ADMIN_PASSWORD", "${harbor_admin_password}", ".Values.harbor_admin_password"),
         ("HARBOR_DATABASE_PASSWORD", "${harbor_database_password}",
          ".Values.harbor_database_password"),

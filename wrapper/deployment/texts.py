@@ -444,7 +444,8 @@ _IMAGE_QUESTIONS = [
     {
         'variable': 'harbor_image_tag',
         'label': 'Image tag',
-        'description': "Tag of Harbor's images; the wrapper is made for v2.15.2.",
+        'description': ("Tag of Harbor's images; the wrapper is made for v2.15.2. It records the tag\n"
+         'that ran on the data and refuses a downgrade.\n'),
         'type': 'string',
         'default': 'v2.15.2',
         'required': True,

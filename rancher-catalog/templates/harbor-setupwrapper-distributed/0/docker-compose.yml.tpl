@@ -32,6 +32,7 @@ services:
       - HARBOR_EXTERNAL_URL=${harbor_external_url}
       - HARBOR_WITH_TRIVY=${harbor_with_trivy}
       - HARBOR_LOG_LEVEL=${harbor_log_level}
+      - HARBOR_IMAGE_TAG=${harbor_image_tag}
       {{- if .Values.harbor_admin_password }}
       - HARBOR_ADMIN_PASSWORD=${harbor_admin_password}
       {{- end }}
@@ -97,6 +98,7 @@ services:
       - HARBOR_EXTERNAL_URL=${harbor_external_url}
       - HARBOR_WITH_TRIVY=${harbor_with_trivy}
       - HARBOR_LOG_LEVEL=${harbor_log_level}
+      - HARBOR_IMAGE_TAG=${harbor_image_tag}
       {{- if .Values.harbor_admin_password }}
       - HARBOR_ADMIN_PASSWORD=${harbor_admin_password}
       {{- end }}

@@ -31,6 +31,7 @@ services:
       - HARBOR_HTTPS_PORT=${harbor_https_port}
       - HARBOR_WITH_TRIVY=${harbor_with_trivy}
       - HARBOR_LOG_LEVEL=${harbor_log_level}
+      - HARBOR_IMAGE_TAG=${harbor_image_tag}
       {{- if .Values.harbor_external_url }}
       - HARBOR_EXTERNAL_URL=${harbor_external_url}
       {{- end }}
@@ -96,6 +97,7 @@ services:
       - HARBOR_HTTPS_PORT=${harbor_https_port}
       - HARBOR_WITH_TRIVY=${harbor_with_trivy}
       - HARBOR_LOG_LEVEL=${harbor_log_level}
+      - HARBOR_IMAGE_TAG=${harbor_image_tag}
       {{- if .Values.harbor_external_url }}
       - HARBOR_EXTERNAL_URL=${harbor_external_url}
       {{- end }}
