@@ -11,6 +11,11 @@ import io
 import itertools
 import json
 import os
+import shutil
+import stat
+import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -21,9 +26,14 @@ from wrapper.store import Store
 V = {"HARBOR_IMAGE_TAG": "v2.15.2"}
 
 
-def cluster(path, version="15", files=3):
+def cluster(path, version="15", files=3, identity=None):
+    """A cluster's files; global/pg_control starts with the system identifier (random: each
+    cluster its own, as initdb makes it)."""
     path.mkdir(parents=True)
     (path / "PG_VERSION").write_text(f"{version}\n")
+    (path / "global").mkdir(mode=0o700)
+    head = struct.pack("=Q", identity) if identity is not None else os.urandom(8)
+    (path / "global" / "pg_control").write_bytes(head + os.urandom(8184))
     (path / "base").mkdir(mode=0o700)
     for i in range(files):
         (path / "base" / f"{i}").write_bytes(os.urandom(100 + i))
@@ -66,15 +76,15 @@ def lines():
     return said, said.append
 
 
-@pytest.mark.parametrize("flat,old,new", list(itertools.product([False, True], repeat=3)))
-def test_upgrade_pending_only_for_pg15_without_pg18(tmp_path, flat, old, new):
-    if flat:
-        (tmp_path / "PG_VERSION").write_text("9.6\n")
-    if old:
-        cluster(tmp_path / "pg15")
-    if new:
-        cluster(tmp_path / "pg18", "18")
-    assert db_snapshot.upgrade_pending(str(tmp_path), 15, 18) == (not flat and old and not new)
+# each PG_VERSION the image's entrypoint tests with `test -s`: absent, empty, or a version
+@pytest.mark.parametrize("flat,old,new", list(itertools.product([None, "", "x"], repeat=3)))
+def test_upgrade_pending_as_the_entrypoint_tests_it(tmp_path, flat, old, new):
+    for where, content in (("", flat), ("pg15", old), ("pg18", new)):
+        if content is not None:
+            (tmp_path / where).mkdir(exist_ok=True)
+            (tmp_path / where / "PG_VERSION").write_text(content)
+    want = not flat and bool(old) and not new
+    assert db_snapshot.upgrade_pending(str(tmp_path), 15, 18) == want
 
 
 def test_snapshot_copies_the_cluster_with_owners_modes_and_times(setup):
@@ -128,7 +138,7 @@ def test_the_variable_turns_it_off(setup):
     done = db_snapshot.take(str(database), store, dict(V, HARBOR_DATABASE_UPGRADE_SNAPSHOT="no"),
                             print)
     assert "no snapshot" in done
-    assert os.listdir(database) == ["pg15"]
+    assert sorted(os.listdir(database)) == ["pg15", "snapshot-pg15.decision"]
     with pytest.raises(db_snapshot.Refused, match="HARBOR_DATABASE_UPGRADE_SNAPSHOT='maybe'"):
         db_snapshot.take(str(database), store, dict(V, HARBOR_DATABASE_UPGRADE_SNAPSHOT="maybe"),
                          print)
@@ -141,7 +151,8 @@ def test_refused_without_room_for_the_snapshot_and_the_upgrade(setup):
     with pytest.raises(db_snapshot.Refused) as err:
         db_snapshot.take(str(database), store, V, print, free_bytes=2 * size - 1)
     assert "in all, but" in str(err.value) and "HARBOR_DATABASE_UPGRADE_SNAPSHOT=false" in str(err.value)
-    assert os.listdir(database) == ["pg15"] and store.read(db_snapshot.STORE_ITEM) is None
+    assert sorted(os.listdir(database)) == ["pg15", "snapshot-pg15.decision"]
+    assert store.read(db_snapshot.STORE_ITEM) is None
     assert db_snapshot.take(str(database), store, V, print, free_bytes=2 * size)
 
 
@@ -150,7 +161,7 @@ def test_a_partial_snapshot_is_made_again(setup):
     cluster(database / "pg15")
     (database / "snapshot-pg15.partial" / "pg15").mkdir(parents=True)
     db_snapshot.take(str(database), store, V, print)
-    assert sorted(os.listdir(database)) == ["pg15", "snapshot-pg15"]
+    assert sorted(os.listdir(database)) == ["pg15", "snapshot-pg15", "snapshot-pg15.decision"]
     assert tree(database / "snapshot-pg15" / "pg15") == tree(database / "pg15")
 
 
@@ -225,6 +236,7 @@ def test_rollback_refuses_and_changes_nothing(setup, damage, message):
 def test_drop_deletes_the_snapshot_and_its_record(setup):
     database, store = setup
     upgraded(database, store)
+    assert (database / "snapshot-pg15.decision").is_file()
     db_snapshot.drop(str(database), store, V, print)
     assert sorted(os.listdir(database)) == ["pg18"] and store.read(db_snapshot.STORE_ITEM) is None
     with pytest.raises(db_snapshot.Refused, match="no snapshot"):
@@ -265,3 +277,142 @@ def test_init_data_takes_the_snapshot_and_refusal_fails_it(tmp_path, monkeypatch
     assert init_data(str(root), say=lambda line: said.write(line + "\n")) == []
     assert (root / "database" / "snapshot-pg15" / "SNAPSHOT.json").is_file()
     assert "snapshot" in said.getvalue()
+
+
+# --- init-data's decision record (the postgresql shim waits for it: tests/test_shims.py) --------
+
+def identity_of(path):
+    return str(struct.unpack("=Q", (path / "global" / "pg_control").read_bytes()[:8])[0])
+
+
+def pg_controldata() -> str | None:
+    """PostgreSQL's own tool, when this machine has it (Debian: /usr/lib/postgresql/N/bin)."""
+    return shutil.which("pg_controldata") or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_controldata"))), None)
+
+
+@pytest.mark.parametrize("head", [0, 1, 2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1, 7_301_234_567_890_123_456])
+def test_the_identity_is_what_pg_controldata_prints(tmp_path, head):
+    """The shim asks pg_controldata; init-data reads the bytes: the same value, also above 2**63
+    (pg_controldata reads a damaged pg_control too, with a warning: random bytes after it)."""
+    tool = pg_controldata()
+    if tool is None:
+        pytest.skip("no pg_controldata on this machine (Debian: postgresql-15)")
+    cluster(tmp_path / "pg15", identity=head)
+    out = subprocess.run([tool, str(tmp_path / "pg15")], env={"LC_ALL": "C"},
+                         capture_output=True, text=True, check=True).stdout
+    printed = next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                   if line.startswith("Database system identifier:"))
+    assert db_snapshot.system_identifier(str(tmp_path / "pg15")) == printed == str(head)
+
+
+PATHS = ["taken", "kept", "declined-false", "declined-0", "declined-no", "not-a-boolean",
+         "no-room", "copy-failed", "no-pg-control", "other-cluster-snapshot"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_decision_on_a_pending_upgrade_is_recorded_for_this_cluster(setup, monkeypatch, path):
+    database, store = setup
+    cluster(database / "pg15")
+    identity = identity_of(database / "pg15")
+    variables = dict(V)
+    free = None
+    if path == "kept":
+        db_snapshot.take(str(database), store, V, print)
+        os.unlink(database / "snapshot-pg15.decision")
+        (database / "snapshot-pg15").chmod(0o700)  # as taken before the shim read it
+    elif path.startswith("declined-"):
+        variables["HARBOR_DATABASE_UPGRADE_SNAPSHOT"] = path.split("-")[1]
+    elif path == "not-a-boolean":
+        variables["HARBOR_DATABASE_UPGRADE_SNAPSHOT"] = "maybe"
+    elif path == "no-room":
+        free = 1
+    elif path == "copy-failed":
+        def fail(source, target):
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr(db_snapshot, "copy_tree", fail)
+    elif path == "no-pg-control":
+        os.unlink(database / "pg15" / "global" / "pg_control")
+        identity = ""
+    elif path == "other-cluster-snapshot":
+        cluster(database / "snapshot-pg15" / "pg15")
+        (database / "snapshot-pg15" / "SNAPSHOT.json").write_text("{}\n")
+    want = {"taken": "snapshot", "kept": "snapshot"}.get(
+        path, "declined" if path.startswith("declined-") else "refused")
+    if want == "refused":
+        with pytest.raises(db_snapshot.Refused) as err:
+            db_snapshot.take(str(database), store, variables, print, free_bytes=free)
+        done = str(err.value)
+    else:
+        done = db_snapshot.take(str(database), store, variables, print, free_bytes=free)
+    record = db_snapshot.read_decision(str(database), 15)
+    assert record == {"decision": want, "cluster": "pg15", "upgrade_to": "pg18",
+                      "system_identifier": identity, "decided": record["decided"],
+                      "message": " ".join(done.split())}
+    st = os.stat(database / "snapshot-pg15.decision")
+    assert stat.S_IMODE(st.st_mode) == 0o644 and st.st_uid == os.getuid()
+    assert not [n for n in os.listdir(database) if n.endswith(".tmp")]
+    if want == "snapshot":  # the shim (uid 999) can look in: SNAPSHOT.json, the copy's pg_control
+        assert stat.S_IMODE(os.stat(database / "snapshot-pg15").st_mode) == 0o711
+        assert identity_of(database / "snapshot-pg15" / "pg15") == identity
+    if path == "other-cluster-snapshot":
+        assert "another PostgreSQL cluster" in done and "rollback --drop" in done
+
+
+def test_no_record_when_no_upgrade_is_pending_and_an_old_one_is_left_alone(setup):
+    database, store = setup
+    cluster(database / "pg15")
+    db_snapshot.take(str(database), store, V, print)
+    before = (database / "snapshot-pg15.decision").read_bytes()
+    cluster(database / "pg18", "18")  # upgraded
+    assert db_snapshot.take(str(database), store, V, print) is None
+    assert (database / "snapshot-pg15.decision").read_bytes() == before
+
+
+def test_init_data_records_a_refusal_and_a_new_decision_replaces_it(tmp_path, monkeypatch):
+    from wrapper.data_dirs import init_data
+
+    root = tmp_path / "data"
+    cluster(root / "database" / "pg15")
+    monkeypatch.setenv("HARBOR_SETUP_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("HARBOR_DATABASE_UPGRADE_SNAPSHOT", "perhaps")
+    problems = init_data(str(root), say=lambda line: None)
+    assert problems and "perhaps" in problems[0]
+    assert db_snapshot.read_decision(str(root / "database"), 15)["decision"] == "refused"
+    monkeypatch.setenv("HARBOR_DATABASE_UPGRADE_SNAPSHOT", "false")
+    assert init_data(str(root), say=lambda line: None) == []
+    assert db_snapshot.read_decision(str(root / "database"), 15)["decision"] == "declined"
+
+
+def test_the_record_is_replaced_whole_or_not_at_all(setup, monkeypatch):
+    """A new file beside it, synced, renamed over it: a run cut short before the rename
+    leaves the old record as it was; a leftover temporary file (or a link planted at its
+    name) is removed, not followed."""
+    database, store = setup
+    cluster(database / "pg15")
+    db_snapshot.write_decision(str(database), 15, 18, "1", "refused", "no room")
+    before = (database / "snapshot-pg15.decision").read_bytes()
+    outside = database.parent / "outside"
+    outside.write_text("keep")
+    (database / ".snapshot-pg15.decision.tmp").symlink_to(outside)
+
+    def cut(source, target):
+        raise OSError(5, "cut short")
+    monkeypatch.setattr(db_snapshot.fs, "replace", cut)
+    with pytest.raises(OSError):
+        db_snapshot.write_decision(str(database), 15, 18, "1", "declined", "x")
+    assert (database / "snapshot-pg15.decision").read_bytes() == before
+    assert outside.read_text() == "keep"
+    monkeypatch.undo()
+    db_snapshot.write_decision(str(database), 15, 18, "2", "declined", "two\nlines")
+    assert db_snapshot.read_decision(str(database), 15)["system_identifier"] == "2"
+    assert db_snapshot.read_decision(str(database), 15)["message"] == "two lines"
+    assert sorted(os.listdir(database)) == ["pg15", "snapshot-pg15.decision"]
+
+
+def test_rollback_removes_the_record_so_the_next_start_decides_again(setup):
+    database, store = setup
+    upgraded(database, store)
+    assert (database / "snapshot-pg15.decision").is_file()
+    db_snapshot.rollback(str(database), store, V, print)
+    assert not (database / "snapshot-pg15.decision").exists()

@@ -7,9 +7,15 @@ data modes, before PostgreSQL starts) first copies the old cluster beside it:
     DATABASE/snapshot-pg15/pg15/          the copy: owners, modes and times kept
     DATABASE/snapshot-pg15/SNAPSHOT.json  written last: what was copied (files, bytes), when,
                                           and the Harbor version that last ran on it
+    DATABASE/snapshot-pg15.decision       init-data's decision on this upgrade of this cluster
+                                          (snapshot, declined or refused), replaced atomically
 
 and records the same facts in the wrapper's store (`data/db-snapshot`), where `status` reads
-them. `rollback` puts the copy back as `pg15`, removes `pg18` and sets the recorded Harbor
+them. The postgresql shim (entrypoints/postgresql.sh) reads the snapshot and the decision: with
+an upgrade pending it starts the image's entrypoint only after a complete snapshot of this
+cluster, or a decision to go without one while it is itself told
+HARBOR_DATABASE_UPGRADE_SNAPSHOT=false; a refusal keeps it waiting. That holds on every target,
+whatever the start order (Swarm and Rancher have none). `rollback` puts the copy back as `pg15`, removes `pg18` and sets the recorded Harbor
 version back; `rollback --drop` deletes the snapshot. HARBOR_DATABASE_UPGRADE_SNAPSHOT=false
 turns the snapshot off.
 """
@@ -20,8 +26,9 @@ import datetime
 import json
 import os
 import shutil
+import struct
 
-from . import HARBOR_VERSION
+from . import HARBOR_VERSION, fs
 from .datadir import LAYOUT_ITEM, PREVIOUS_VERSION_ITEM, TAG_VARIABLE, VERSION_ITEM, db_image_for
 from .store import Store
 
@@ -32,10 +39,19 @@ DROP_COMMAND = "harbor-setupwrapper rollback --drop"
 ROLLBACK_COMMAND = "harbor-setupwrapper rollback"
 # pg_upgrade (copy mode) writes the new cluster as large as the old one: room for both
 ROOM_FACTOR = 2
+# the decision record, beside the snapshot in the database folder's top (upstream's entrypoint
+# reads only PG_VERSION, pg<old> and pg<new> there; initdb and pg_upgrade work inside those):
+# KEY=value lines, which the shim reads with sh. Written by init-data (root), mode 0644: the
+# shim runs as the database image's user (999) and only reads
+DECISION_SUFFIX = ".decision"
+SNAPSHOT, DECLINED, REFUSED = "snapshot", "declined", "refused"
+# the snapshot's top folder: root's, and searchable by the database user, whose shim checks
+# SNAPSHOT.json and the copy's pg_control; it cannot add or remove entries there
+SNAPSHOT_MODE = 0o711
 
 
 class Refused(Exception):
-    """Nothing was changed."""
+    """Nothing was changed (but the decision record, which says so)."""
 
 
 def clusters_for(variables) -> tuple[int, int]:
@@ -58,11 +74,79 @@ def _has_cluster(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "PG_VERSION"))
 
 
+def _nonempty(path: str) -> bool:
+    """sh's `test -s`: exists (links followed) and is larger than 0 bytes."""
+    try:
+        return os.stat(path).st_size > 0
+    except OSError:
+        return False
+
+
 def upgrade_pending(database: str, old: int, new: int) -> bool:
-    """What the harbor-db image's entrypoint tests before it runs pg_upgrade."""
-    return (not os.path.isfile(os.path.join(database, "PG_VERSION"))
-            and _has_cluster(os.path.join(database, f"pg{old}"))
-            and not _has_cluster(os.path.join(database, f"pg{new}")))
+    """What the harbor-db image's entrypoint tests before it runs pg_upgrade (v2.15.2's
+    make/photon/db/docker-entrypoint.sh, `test -s` each time): no PG_VERSION at the top (a 9.6
+    cluster, refused), none in pg<new>, one in pg<old>. The shim tests the same."""
+    return (not _nonempty(os.path.join(database, "PG_VERSION"))
+            and not _nonempty(os.path.join(database, f"pg{new}", "PG_VERSION"))
+            and _nonempty(os.path.join(database, f"pg{old}", "PG_VERSION")))
+
+
+def system_identifier(cluster: str) -> str:
+    """The cluster's identity, as pg_controldata prints it ("Database system identifier").
+
+    A decision is tied to this, not to PG_VERSION: PG_VERSION says only "15", the same in every
+    PostgreSQL 15 cluster, so a record left by an earlier cluster (a restore, another volume's
+    content) would pass for this one's. The system identifier is set once by initdb (from the
+    time and the pid), never changed afterwards, kept by a copy or move of the cluster and
+    different for any other; it is the first field of global/pg_control (a uint64 in the
+    machine's byte order). Not the file's checksum or time (each checkpoint rewrites it), nor
+    an inode (a restore or a migration changes it). Raises OSError or ValueError."""
+    with open(os.path.join(cluster, "global", "pg_control"), "rb") as handle:
+        head = handle.read(8)
+    if len(head) != 8:
+        raise ValueError(f"{cluster}/global/pg_control is shorter than 8 bytes")
+    return str(struct.unpack("=Q", head)[0])
+
+
+def decision_path(database: str, old: int) -> str:
+    return snapshot_path(database, old) + DECISION_SUFFIX
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def write_decision(database: str, old: int, new: int, identity: str, decision: str,
+                   message: str) -> None:
+    """Replace the decision record atomically: a new file beside it, synced, renamed over it
+    (the shim reads the old record or the new one, never a part)."""
+    lines = [
+        "# harbor-setupwrapper init-data: its decision on the PostgreSQL upgrade of this cluster",
+        f"decision={decision}",
+        f"cluster=pg{old}",
+        f"upgrade_to=pg{new}",
+        f"system_identifier={identity}",
+        "decided=" + datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        f"message={_one_line(message)}",
+    ]
+    target = decision_path(database, old)
+    temp = os.path.join(database, "." + os.path.basename(target) + ".tmp")
+    if os.path.lexists(temp):
+        fs.unlink(temp)  # an earlier run cut short (or anything planted there)
+    fs.create(temp, ("\n".join(lines) + "\n").encode(), 0o644)
+    fs.replace(temp, target)
+    fs.fsync_dir(database)
+
+
+def read_decision(database: str, old: int) -> dict | None:
+    """The decision record as a dict (None: none, or unreadable)."""
+    try:
+        with open(decision_path(database, old), encoding="utf-8") as handle:
+            text = handle.read(64 * 1024)
+    except (OSError, ValueError):
+        return None
+    return dict(line.split("=", 1) for line in text.splitlines()
+                if "=" in line and not line.startswith("#"))
 
 
 def measure(path: str) -> tuple[int, int]:
@@ -111,24 +195,67 @@ def snapshot_path(database: str, old: int) -> str:
 
 def take(database: str, store: Store | None, variables, say, free_bytes=None) -> str | None:
     """Before an upgrade: copy pg<old> into snapshot-pg<old>. Returns what was done, or None
-    when no upgrade is pending. Raises Refused (nothing changed) when there is no room."""
+    when no upgrade is pending. Raises Refused (no data changed) when there is no room, the
+    variable is not a boolean, the cluster has no identity or the copy fails. Every decision
+    (snapshot taken or kept, declined, refused) is written to the decision record."""
     old, new = clusters_for(variables)
     if not upgrade_pending(database, old, new):
         return None
+    cluster = os.path.join(database, f"pg{old}")
+
+    def refused(identity: str, message: str) -> Refused:
+        try:
+            write_decision(database, old, new, identity, REFUSED, message)
+        except OSError:
+            pass  # no record: the shim waits all the same, only without the reason
+        return Refused(message)
+
+    try:
+        identity = system_identifier(cluster)
+    except (OSError, ValueError) as err:
+        raise refused("", f"{cluster} has PG_VERSION but no readable global/pg_control ({err}): "
+                          "it is not a complete PostgreSQL cluster, and the upgrade would fail "
+                          "on it. Restore the database from a backup (README: Day 2).") from None
+    try:
+        decision, done = _decide(database, cluster, identity, store, variables, say,
+                                 free_bytes, old, new)
+    except Refused as err:
+        raise refused(identity, str(err)) from None
+    except OSError as err:
+        raise refused(identity, f"the database snapshot before the upgrade failed: {err}; "
+                                f"PostgreSQL does not upgrade without it (set {VARIABLE}=false "
+                                "to upgrade without one)") from err
+    write_decision(database, old, new, identity, decision, done)
+    return done
+
+
+def _decide(database, cluster, identity, store, variables, say, free_bytes, old, new):
+    """(decision, what was done) for a pending upgrade of cluster; raises Refused or OSError."""
     target = snapshot_path(database, old)
     if not enabled(variables):
-        return (f"PostgreSQL {old} -> {new} upgrade pending, no snapshot ({VARIABLE}=false): "
-                f"the image deletes pg{old} once the upgrade succeeds")
+        return DECLINED, (f"PostgreSQL {old} -> {new} upgrade pending, no snapshot ({VARIABLE}="
+                          f"false): the image deletes pg{old} once the upgrade succeeds")
     if os.path.isfile(os.path.join(target, MARKER)):
-        return f"snapshot {target} kept (taken before an earlier attempt of this upgrade)"
+        try:
+            kept = system_identifier(os.path.join(target, f"pg{old}"))
+        except (OSError, ValueError):
+            kept = "unreadable"
+        if kept != identity:
+            raise Refused(
+                f"{target} holds a snapshot of another PostgreSQL cluster (system identifier "
+                f"{kept}; {cluster} is {identity}): it would not bring this one back, and a new "
+                f"snapshot cannot take its place. Move it off the volume or delete it "
+                f"({DROP_COMMAND}), then start again; or set {VARIABLE}=false to upgrade "
+                "without a snapshot (back up first: README, Day 2).")
+        os.chmod(target, SNAPSHOT_MODE)  # one taken before the shim checked it was 0700
+        return SNAPSHOT, f"snapshot {target} kept (taken before an earlier attempt of this upgrade)"
     partial = target + ".partial"
     if os.path.lexists(partial):
         shutil.rmtree(partial)  # a run that was cut short
-    cluster = os.path.join(database, f"pg{old}")
     entries, size = measure(cluster)
     if free_bytes is None:
-        fs = os.statvfs(database)
-        free_bytes = fs.f_bavail * fs.f_frsize
+        fs_stat = os.statvfs(database)
+        free_bytes = fs_stat.f_bavail * fs_stat.f_frsize
     if free_bytes < ROOM_FACTOR * size:
         raise Refused(
             f"{database}: the PostgreSQL {old} cluster is {mib(size)}; its snapshot needs "
@@ -154,18 +281,20 @@ def take(database: str, store: Store | None, variables, say, free_bytes=None) ->
         "cluster": f"pg{old}", "upgrade_to": f"pg{new}", "path": target,
         "taken": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "entries": entries + 1, "bytes": size, "harbor_version": version,
+        "system_identifier": identity,
     }
     body = (json.dumps(record, indent=2) + "\n").encode()
     with open(os.path.join(partial, MARKER), "wb") as handle:
         handle.write(body)
         handle.flush()
         os.fsync(handle.fileno())
-    os.rename(partial, target)
+    os.chmod(partial, SNAPSHOT_MODE)
+    os.rename(partial, target)  # SNAPSHOT.json appears with the complete copy, never before
     if store is not None and os.path.isdir(store.root):
         store.replace(STORE_ITEM, body)
     say(f"snapshot of pg{old} ({mib(size)}) in {target} before the upgrade to PostgreSQL "
         f"{new}; undo the upgrade: {ROLLBACK_COMMAND}; drop it: {DROP_COMMAND}")
-    return f"snapshot {target} taken"
+    return SNAPSHOT, f"snapshot {target} taken"
 
 
 def before_upgrade(root: str, say, variables=None) -> list[str]:
@@ -180,8 +309,8 @@ def before_upgrade(root: str, say, variables=None) -> list[str]:
     except Refused as err:
         return [str(err)]
     except OSError as err:
-        return [f"the database snapshot before the upgrade failed: {err}; nothing was upgraded "
-                f"(set {VARIABLE}=false to upgrade without one)"]
+        return [f"the database snapshot before the upgrade failed: {err}; PostgreSQL does not "
+                f"upgrade without it (set {VARIABLE}=false to upgrade without one)"]
     if done:
         say(f"harbor-setupwrapper: data database: {done}")
     return []
@@ -283,5 +412,8 @@ def _forget(store: Store, target: str) -> None:
     for path in (target, target + ".partial"):
         if os.path.lexists(path):
             shutil.rmtree(path)
+    decision = target + DECISION_SUFFIX  # it named this snapshot: the next start decides again
+    if os.path.lexists(decision):
+        os.unlink(decision)
     if os.path.lexists(store.path(STORE_ITEM)):
         os.unlink(store.path(STORE_ITEM))
