@@ -165,3 +165,17 @@ def test_renew_gets_the_wrappers_inputs_with_every_override(override, tmp_path):
     assert renew["depends_on"]["setupwrapper"]["condition"] == "service_completed_successfully"
     assert renew["depends_on"]["setupwrapper"]["restart"] is True
     assert renew["depends_on"]["proxy"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("value", [None, "false"])
+def test_init_data_and_postgresql_get_the_same_snapshot_setting(value):
+    """The postgresql shim lets an upgrade through without a snapshot only when it is told
+    false too; unset reaches neither (both read it as true)."""
+    env = {"HARBOR_HOSTNAME": "h.example.test"}
+    if value is not None:
+        env["HARBOR_DATABASE_UPGRADE_SNAPSHOT"] = value
+    result = compose_config("docker-compose.yml", env=env)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    for name in ("init-data", "postgresql"):
+        assert services[name]["environment"]["HARBOR_DATABASE_UPGRADE_SNAPSHOT"] == value, name

@@ -365,6 +365,19 @@ def test_init_data_gets_the_snapshot_answer_and_the_image_tag(item):
 
 
 @pytest.mark.parametrize("item", ITEMS, ids=lambda p: p.name)
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_postgresql_gets_the_snapshot_answer_init_data_gets(item, value):
+    """The postgresql shim lets an upgrade through without a snapshot only when it is told
+    false as init-data was (Rancher has no start order)."""
+    values = answers(item, harbor_database_upgrade_snapshot=value)
+    services = yaml.safe_load(interpolate(render(
+        (item / "0" / "docker-compose.yml.tpl").read_text(), values), values))["services"]
+    for name in ("init-data", "postgresql"):
+        env = dict(e.split("=", 1) for e in services[name]["environment"])
+        assert env["HARBOR_DATABASE_UPGRADE_SNAPSHOT"] == value, name
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=lambda p: p.name)
 def test_the_wrappers_guard_gets_the_image_tag(item):
     """The upgrade guard records the version that ran on the data; init-data's snapshot reads
     that record (a tag-blind guard would record v2.15.2 whatever ran)."""

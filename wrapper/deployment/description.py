@@ -156,6 +156,13 @@ SERVICES = {
         "cap_add": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
         "data": {"database": "/var/lib/postgresql/data:nocopy"},
         "after": AFTER_DATA,
+        # its shim holds a pending PostgreSQL upgrade until init-data has taken the snapshot
+        # (README: Day 2) or declined it; a decline counts only when this service is told
+        # false too (a record of an earlier run with other settings does not). Passed as to
+        # init-data: from the shell, from the Rancher answer
+        "environment": ["HARBOR_DATABASE_UPGRADE_SNAPSHOT"],
+        "environment_note": ("a PostgreSQL upgrade waits for init-data's snapshot (README: Day 2); "
+                             "false: for its decision to go without one"),
         "shm_size": 1 << 30,  # upstream's 1gb; Swarm ignores shm_size: a tmpfs at /dev/shm there
         "stateful": True,     # one replica, pinned to the data node
         "rancher-distributed": {"health_check": {"port": 5432, "strategy": "none"}},

@@ -261,6 +261,7 @@ def compose() -> dict:
             entry["cap_add"] = Flow(service["cap_add"])
         if "shm_size" in service:
             entry["shm_size"] = f"{service['shm_size'] >> 30}gb"
+        entry.update(service_environment(service, "compose"))
         volumes = own.get("volumes", []) + data_mounts(service)
         if volumes:
             entry["volumes"] = volumes
@@ -441,6 +442,7 @@ def stack() -> dict:
         if service.get("cap_add"):
             entry["cap_add"] = Flow(service["cap_add"])
         entry["networks"] = Flow(["harbor"])
+        entry.update(service_environment(service, "stack"))
         entry["volumes"] = named_mounts(service)
         if "shm_size" in service:
             entry["volumes"] += [Comment("Swarm ignores shm_size"), {
@@ -506,6 +508,20 @@ def rancher_answer(variable: str) -> str:
     description) comes from the catalog answer of the same name in lower case,
     HARBOR_IMAGE_TAG from ${harbor_image_tag}; texts.py asks the question."""
     return "${%s}" % variable.lower()
+
+
+def service_environment(service: dict, target: str) -> dict:
+    """A Harbor service's own variables (its `environment` in the description): compose and
+    the stack pass them on from the shell, the Rancher items from the answers (rancher_answer)."""
+    names = service.get("environment")
+    if not names:
+        return {}
+    out = {}
+    if service.get("environment_note"):
+        out[Comment(service["environment_note"])] = None
+    out["environment"] = (Flow(names) if target in ("compose", "stack") else
+                          [f"{name}={rancher_answer(name)}" for name in names])
+    return out
 
 
 def rancher_environment(target: str) -> list:
@@ -600,6 +616,7 @@ def rancher_template(target: str) -> dict:
             entry["cap_add"] = Flow(service["cap_add"])
         if "shm_size" in service:
             entry["shm_size"] = service["shm_size"]
+        entry.update(service_environment(service, target))
         if single:
             entry["volumes_from"] = Flow(["setupwrapper"])
             if service.get("data"):

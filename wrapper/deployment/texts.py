@@ -408,9 +408,9 @@ _ACCOUNT_QUESTIONS = [
         'description': ("Before Harbor's database image upgrades PostgreSQL 15 to 18 (the first start of\n"
          "v2.15.2 on an older Harbor's data), init-data copies the old database beside it, so\n"
          'that the upgrade can be undone. It costs room on the database volume: the copy is as\n'
-         'large as the database and stays until you delete it (without room for the copy and\n'
-         'the upgrade, init-data makes none and logs the figures). false: no copy; back up\n'
-         'first.\n'),
+         'large as the database and stays until you delete it; without room for the copy and\n'
+         'the upgrade, PostgreSQL waits and does not upgrade (init-data and postgresql log the\n'
+         'figures and what to do). false: no copy; back up first.\n'),
         'type': 'boolean',
         'default': True,
         'required': True,

@@ -162,6 +162,9 @@ services:
     cap_drop: [ALL]
     cap_add: [CHOWN, DAC_OVERRIDE, SETGID, SETUID]
     shm_size: 1073741824
+    # a PostgreSQL upgrade waits for init-data's snapshot (README: Day 2); false: for its decision to go without one
+    environment:
+      - HARBOR_DATABASE_UPGRADE_SNAPSHOT=${harbor_database_upgrade_snapshot}
     volumes:
       - harbor-setup:/harbor-setup:ro
       - database:/var/lib/postgresql/data:nocopy
