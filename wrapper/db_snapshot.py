@@ -15,9 +15,9 @@ them. The postgresql shim (entrypoints/postgresql.sh) reads the snapshot and the
 an upgrade pending it starts the image's entrypoint only after a complete snapshot of this
 cluster, or a decision to go without one while it is itself told
 HARBOR_DATABASE_UPGRADE_SNAPSHOT=false; a refusal keeps it waiting. That holds on every target,
-whatever the start order (Swarm and Rancher have none). `rollback` puts the copy back as `pg15`, removes `pg18` and sets the recorded Harbor
-version back; `rollback --drop` deletes the snapshot. HARBOR_DATABASE_UPGRADE_SNAPSHOT=false
-turns the snapshot off.
+whatever the start order (Swarm and Rancher have none). `rollback` puts the copy back as
+`pg15`, removes `pg18` and sets the recorded Harbor version back; `rollback --drop` deletes the
+snapshot. HARBOR_DATABASE_UPGRADE_SNAPSHOT=false turns the snapshot off.
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("database.upgrade_snapshot", BOOL, True,
       "Before the database image upgrades PostgreSQL (a pg15 cluster and no pg18), init-data "
       "copies the old cluster beside it (snapshot-pg15, refused when the volume lacks room for "
-      "it and the upgrade); `rollback` puts it back (README: Day 2, upgrade and rollback).",
+      "it and the upgrade); the postgresql service, which reads this too, does not upgrade "
+      "before. `rollback` puts it back (README: Day 2, upgrade and rollback).",
       addition=True),
     S("external_database.harbor.host", HOST, None, "External PostgreSQL host."),
     S("external_database.harbor.port", PORT, 5432, "External PostgreSQL port."),

@@ -66,6 +66,9 @@ ROWS_QUERY = ("SELECT string_agg(u.username || '/' || p.name, ',' ORDER BY p.pro
               "FROM project p JOIN harbor_user u ON u.user_id = p.owner_id")
 ROWS = "admin/library,upgrade-e2e/kept-through-pg18"
 OLD_VERSION = "v2.14.4"
+# after the upgrade: the new cluster, the snapshot and init-data's decision, which the
+# postgresql shim waited for (database/snapshot-pg15.decision)
+UPGRADED = ["pg18", "snapshot-pg15", "snapshot-pg15.decision"]
 
 
 def database_entries(h: DataHarbor) -> list[str]:
@@ -127,7 +130,7 @@ def test_pg15_upgrade_snapshot_rollback_and_upgrade_again(wrapper_image, standin
         assert h.sql("SHOW server_version") == "18.6"
         assert h.sql(ROWS_QUERY) == ROWS
         assert h.sql("SHOW data_checksums") == "off"
-        assert database_entries(h) == ["pg18", "snapshot-pg15"]
+        assert database_entries(h) == UPGRADED
         assert recorded_version(h) == "v2.15.2"
         h.trust_ca()
         h.login()
@@ -141,11 +144,13 @@ def test_pg15_upgrade_snapshot_rollback_and_upgrade_again(wrapper_image, standin
         assert snap["drop"] == "harbor-setupwrapper rollback --drop" and snap["age"]
         init_logs = h.compose("logs", "init-data").stdout
         assert "snapshot of pg15" in init_logs and "rollback --drop" in init_logs
+        assert "snapshot /var/lib/postgresql/data/snapshot-pg15 of this cluster is complete" \
+            in h.compose("logs", "postgresql").stdout
 
         # --- 2. rollback: pg15 back with its rows, pg18 gone, v2.14.4 recorded again
         refused = h.compose("run", "--rm", "rollback", check=False)
         assert refused.returncode == 3 and "PostgreSQL is running" in refused.stderr
-        assert database_entries(h) == ["pg18", "snapshot-pg15"]
+        assert database_entries(h) == UPGRADED
         h.compose("stop", timeout=300)
         h.compose("run", "--rm", "rollback")
         assert database_entries(h) == ["pg15"]
@@ -162,7 +167,7 @@ def test_pg15_upgrade_snapshot_rollback_and_upgrade_again(wrapper_image, standin
         assert h.sql("SHOW server_version") == "18.6"
         assert h.sql(ROWS_QUERY) == ROWS
         assert h.compose("logs", "postgresql").stdout.count("upgrade DB from 15 to 18") == 2
-        assert database_entries(h) == ["pg18", "snapshot-pg15"]
+        assert database_entries(h) == UPGRADED
         h.compose("run", "--rm", "rollback", "--drop")
         assert database_entries(h) == ["pg18"]
 
