@@ -91,18 +91,28 @@ logs=$(mktemp -d)
 .venv/bin/python -m pytest -p no:cacheprovider -ra -m "not e2e" >"$logs/Docker-free.log" 2>&1 &
 behind="Docker-free:$!"
 echo "[tests] the Docker-free tests run alongside (pid $!)"
+# each lane its own docker CLI configuration: two lanes' `docker login` at the same moment
+# would each rewrite the one config.json, and a lost login fails a later push
+lane_config() {
+    mkdir -p "$logs/docker-config-$1"
+    if [ -f "${DOCKER_CONFIG:-$HOME/.docker}/config.json" ]; then
+        cp "${DOCKER_CONFIG:-$HOME/.docker}/config.json" "$logs/docker-config-$1/"
+    fi
+    echo "$logs/docker-config-$1"
+}
 lanes=$(.venv/bin/python tests/e2e/lanes.py)
 first=${lanes%% *}
 for lane in $lanes; do
     [ "$lane" = "$first" ] && continue
-    HARBOR_E2E_LANE=$lane .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e \
-        >"$logs/lane-$lane.log" 2>&1 &
+    HARBOR_E2E_LANE=$lane DOCKER_CONFIG=$(lane_config "$lane") \
+        .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e >"$logs/lane-$lane.log" 2>&1 &
     behind="lane-$lane:$! $behind"
     echo "[tests] end-to-end lane $lane runs alongside (pid $!)"
 done
 echo "[tests] end-to-end lane $first:"
 status=0
-HARBOR_E2E_LANE=$first .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || status=$?
+HARBOR_E2E_LANE=$first DOCKER_CONFIG=$(lane_config "$first") \
+    .venv/bin/python -m pytest -p no:cacheprovider -ra -m e2e || status=$?
 exits="lane-$first $status"
 for entry in $behind; do
     name=${entry%%:*}

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from e2e_support import REPO, compose_binary, sh
 
+# the host ports of the compose lane's projects (tests/e2e/lanes.py); a test in another lane
+# publishes on ports of its own
 HTTPS_PORT, HTTP_PORT = 28443, 28080
 # arrives intact through the env file and the shim: spaces, quotes, #, $, backslash
 PASSWORD = "p@ss w0rd #1 $HOME \\ \"q\" 'x'"
@@ -20,13 +22,14 @@ CERTS_D = Path("/etc/docker/certs.d")
 
 class Harbor:
     def __init__(self, project: str, wrapper_image: str,
-                 files: tuple[str, ...] = ("compose/docker-compose.yml",)):
+                 files: tuple[str, ...] = ("compose/docker-compose.yml",),
+                 ports: tuple[int, int] = (HTTP_PORT, HTTPS_PORT)):
         self.project = project
         self.files = files
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HARBOR_")}
         self.env.update({
             "HARBOR_HOSTNAME": "127.0.0.2", "HARBOR_ADMIN_PASSWORD": PASSWORD,
-            "HARBOR_HTTP_PORT": str(HTTP_PORT), "HARBOR_HTTPS_PORT": str(HTTPS_PORT),
+            "HARBOR_HTTP_PORT": str(ports[0]), "HARBOR_HTTPS_PORT": str(ports[1]),
             "HARBOR_IMAGE_PREFIX": "harbor-standin", "HARBOR_WRAPPER_IMAGE": wrapper_image,
         })
 
@@ -37,7 +40,7 @@ class Harbor:
 
     @property
     def host(self) -> str:
-        return f"{self.env['HARBOR_HOSTNAME']}:{HTTPS_PORT}"
+        return f"{self.env['HARBOR_HOSTNAME']}:{self.env['HARBOR_HTTPS_PORT']}"
 
     def volume_file(self, path: str) -> bytes:
         """A file of the harbor-setup volume, read through a throw-away container."""

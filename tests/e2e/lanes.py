@@ -2,15 +2,20 @@
 lanes side by side (most of an end-to-end test is waiting on containers; the machine has two
 cores). Tests that share something another lane's tests would see changed are in one lane:
 
-  main       Harbor published on this host's ports 28080 and 28443 (compose_support); the host
-             engine joined to a one-node swarm and left again by each test that uses it;
-             Podman, whose netavark rewrites the same host's firewall
+  swarm      the host engine joined to a one-node swarm and left again by each test that
+             uses it; /etc/hosts (test_swarm_acme); the ACME test's compose project on host
+             ports of its own (28081, 28444)
+  compose    Harbor published on this host's ports 28080 and 28443 (compose_support) under
+             the names 127.0.0.2 and 127.0.0.3
   apart      three Docker engines in containers of their own; the stand-ins, one container
-             each, on networks of their own, no published port
+             each, on networks of their own, no published port; Podman (its own engines and
+             ports; netavark rewrites the host's firewall, which test_docker_engine_still_works
+             checks Docker survives)
+
+Each lane has its own docker CLI configuration (tests/run.sh): logins in one lane do not race
+another lane's.
 
 Every end-to-end test is in exactly one lane: collecting one that is in none fails, naming it.
-(Tried and given up: the compose tests beside the swarm and Podman tests. The one-node swarm's
-certificate test then met a certificate its CA had not signed, and the Podman tests hung.)
 
     python tests/e2e/lanes.py        prints the lane names, longest lane first
 """
@@ -18,10 +23,11 @@ certificate test then met a certificate its CA had not signed, and the Podman te
 from __future__ import annotations
 
 LANES = {
-    "main": ("test_compose.py", "test_data.py", "test_upgrade.py", "test_settings_ldap.py",
-             "test_trivy_offline.py", "test_certs.py", "test_acme.py", "test_swarm.py",
-             "test_swarm_acme.py", "test_podman.py"),
-    "apart": ("test_swarm_multinode.py", "test_standins.py"),
+    "swarm": ("test_swarm.py", "test_swarm_acme.py", "test_acme.py",
+              "test_certs.py::test_own_certificate_on_swarm_from_docker_secrets"),
+    "compose": ("test_compose.py", "test_data.py", "test_upgrade.py", "test_settings_ldap.py",
+                "test_trivy_offline.py", "test_certs.py"),
+    "apart": ("test_swarm_multinode.py", "test_standins.py", "test_podman.py"),
 }
 
 

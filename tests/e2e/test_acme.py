@@ -34,8 +34,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from compose_support import CERTS_D, HTTP_PORT, HTTPS_PORT, Harbor, push_and_pull, tls_verified
-from e2e_support import host_lock, sh
+from compose_support import CERTS_D, Harbor, push_and_pull, tls_verified
+from e2e_support import sh
 from pebble_support import Pebble
 from test_certs import served, started_at
 
@@ -43,6 +43,8 @@ pytestmark = pytest.mark.acme_e2e
 
 PROJECT = "harboracmee2e"
 HOST = "127.0.0.2"
+# not the compose lane's ports: this test runs in another lane (tests/e2e/lanes.py)
+HTTP_PORT, HTTPS_PORT = 28081, 28444
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 RENEW_INTERVAL = 5      # the schema's minimum
 # renewal at two thirds (50 s); served within RENEW_INTERVAL + a round + the proxy's 10 s
@@ -99,18 +101,17 @@ def override(folder: Path, pebble_dir: Path) -> Path:
 @pytest.fixture
 def harbor(wrapper_image, standins, tmp_path):
     assert Path(FAKETIME_LIB).exists(), "faketime is missing (tests/run.sh installs it)"
-    with host_lock("acme e2e"):
-        h = Harbor(PROJECT, wrapper_image)
-        h.env["HARBOR_HOSTNAME"] = HOST
-        h.env["HARBOR_RENEW_INTERVAL"] = str(RENEW_INTERVAL)
+    h = Harbor(PROJECT, wrapper_image, ports=(HTTP_PORT, HTTPS_PORT))
+    h.env["HARBOR_HOSTNAME"] = HOST
+    h.env["HARBOR_RENEW_INTERVAL"] = str(RENEW_INTERVAL)
+    h.compose("down", "-v", "--remove-orphans", check=False)
+    folder = CERTS_D / h.host
+    try:
+        yield h, tmp_path, folder
+    finally:
         h.compose("down", "-v", "--remove-orphans", check=False)
-        folder = CERTS_D / h.host
-        try:
-            yield h, tmp_path, folder
-        finally:
-            h.compose("down", "-v", "--remove-orphans", check=False)
-            shutil.rmtree(folder, ignore_errors=True)
-            sh("docker", "logout", h.host, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        sh("docker", "logout", h.host, check=False)
 
 
 def test_renewal_without_a_command_then_acme(harbor):

@@ -84,6 +84,8 @@ class Podman:
                     "DOCKER_HOST": f"unix://{self.socket}"}
         if mode == "rootless":
             self.env["XDG_RUNTIME_DIR"] = str(self.runtime)
+            # the user's own docker CLI configuration, not the lane's root-only one
+            self.env["DOCKER_CONFIG"] = str(Path(self.home, ".docker"))
             self.runtime.mkdir(mode=0o700, exist_ok=True)
             os.chown(self.runtime, self.uid, self.uid)
             config = Path(self.home, ".config/containers")
