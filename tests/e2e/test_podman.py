@@ -84,8 +84,14 @@ class Podman:
                     "DOCKER_HOST": f"unix://{self.socket}"}
         if mode == "rootless":
             self.env["XDG_RUNTIME_DIR"] = str(self.runtime)
-            # the user's own docker CLI configuration, not the lane's root-only one
-            self.env["DOCKER_CONFIG"] = str(Path(self.home, ".docker"))
+            # the user's own docker CLI configuration, not the lane's root-only one (Podman
+            # reads config.json where DOCKER_CONFIG says, and fails when it is missing)
+            docker_config = Path(self.home, ".docker")
+            docker_config.mkdir(exist_ok=True)
+            if not (docker_config / "config.json").exists():
+                (docker_config / "config.json").write_text("{}\n")
+            sh("chown", "-R", f"{self.user}:", str(docker_config))
+            self.env["DOCKER_CONFIG"] = str(docker_config)
             self.runtime.mkdir(mode=0o700, exist_ok=True)
             os.chown(self.runtime, self.uid, self.uid)
             config = Path(self.home, ".config/containers")
