@@ -84,7 +84,10 @@ EXPLICIT = {
     "HARBOR_NGINX_RESOLVER": "${HARBOR_NGINX_RESOLVER:-127.0.0.11}",
     "HARBOR_ADMIN_PASSWORD_FILE": "/run/secrets/harbor_admin_password",
     "HARBOR_DATABASE_PASSWORD_FILE": "/run/secrets/harbor_database_password",
+    # not a setting: the Harbor version the images run, which the upgrade guard records
+    "HARBOR_IMAGE_TAG": "${HARBOR_IMAGE_TAG:-v2.15.2}",
 }
+NOT_SETTINGS = {"HARBOR_IMAGE_TAG"}
 REQUIRED = {"HARBOR_HOSTNAME": "harbor.example.test", "HARBOR_NFS_SERVER": "192.0.2.10",
             "HARBOR_NFS_PATH": "/exports/harbor"}
 
@@ -143,7 +146,7 @@ def test_file_format_is_one_docker_stack_reads():
 def test_wrapper_gets_every_generator_variable():
     names = [name for name, _ in wrapper_environment()]
     assert len(names) == len(set(names)), "a variable is listed twice"
-    assert set(names) == set(docs.compose_passthrough())
+    assert set(names) == set(docs.compose_passthrough()) | NOT_SETTINGS
 
 
 def test_wrapper_sets_http_behind_traefik_and_secret_files():
@@ -154,6 +157,7 @@ def test_wrapper_sets_http_behind_traefik_and_secret_files():
     assert env["HARBOR_HOSTNAME"].startswith("${HARBOR_HOSTNAME:?")
     bare = {name for name, value in wrapper_environment() if value is None}
     assert bare == set(docs.compose_passthrough()) - set(EXPLICIT)
+    assert NOT_SETTINGS <= set(env)
 
 
 def test_wrapper_is_a_one_shot_job():
@@ -410,7 +414,8 @@ def test_stack_only_variables_never_reach_the_wrapper():
     passed = set(docs.compose_passthrough())
     stack_only = used - passed
     assert stack_only, "the stack has variables of its own"
-    assert not stack_only & {n for n, _ in wrapper_environment()}
+    # the image tag is the stack's and the wrapper's: the upgrade guard records it
+    assert not stack_only & {n for n, _ in wrapper_environment()} - NOT_SETTINGS
     for name in stack_only:
         assert name in STACK_TEXT.split("\nversion:")[0], f"{name} is not documented in the header"
 

@@ -307,6 +307,8 @@ WRAPPER_ENVIRONMENT = {
         ("HARBOR_NGINX_RESOLVER", "${HARBOR_NGINX_RESOLVER:-127.0.0.11}", None),
         ("HARBOR_ADMIN_PASSWORD_FILE", "/run/secrets/harbor_admin_password", None),
         ("HARBOR_DATABASE_PASSWORD_FILE", "/run/secrets/harbor_database_password", None),
+        ("HARBOR_IMAGE_TAG", "${HARBOR_IMAGE_TAG:-v2.15.2}",
+         "the Harbor version the images below run: the upgrade guard compares it with the data's"),
     ],
 }
 
