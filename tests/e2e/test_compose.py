@@ -258,7 +258,11 @@ def test_internal_tls_files_where_the_images_health_checks_read_them(wrapper_ima
     h.compose("down", "-v", check=False)
     try:
         h.compose("up", "-d", "--no-deps", "setupwrapper")
-        h.compose("wait", "setupwrapper", timeout=300)  # its exit code: 0
+        # not `compose wait`: it looks only at running containers, and fails with "no
+        # containers for project" when the one-shot has already exited
+        cid = h.compose("ps", "-a", "-q", "setupwrapper").stdout.strip()
+        assert sh("docker", "wait", cid, timeout=300).stdout.strip() == "0", \
+            h.compose("logs", "setupwrapper", check=False).stdout
         for service, stem in (("jobservice", "job_service"), ("registryctl", "registryctl")):
             files = [f"/etc/harbor/ssl/{stem}.{ext}" for ext in ("crt", "key")]
             result = h.compose("run", "--rm", "--no-deps", "--entrypoint", "/bin/sh", service,
