@@ -60,8 +60,14 @@ def hosts_add() -> None:
 
 
 def hosts_remove() -> None:
-    lines = Path("/etc/hosts").read_text().splitlines(keepends=True)
-    Path("/etc/hosts").write_text("".join(line for line in lines if line != HOSTS_LINE))
+    """Rewritten beside and renamed over: the other lanes' processes resolve names meanwhile
+    and never see a half-written /etc/hosts."""
+    hosts = Path("/etc/hosts")
+    lines = hosts.read_text().splitlines(keepends=True)
+    temporary = hosts.with_name(f".hosts.swarm-acme-{os.getpid()}")
+    temporary.write_text("".join(line for line in lines if line != HOSTS_LINE))
+    os.chmod(temporary, hosts.stat().st_mode & 0o7777)
+    os.replace(temporary, hosts)
 
 
 def gwbridge_gateway() -> str:
