@@ -11,6 +11,12 @@ test hands over as the two Docker secrets the overlay names, and balances over t
 tasks. Replicas come from the stack's own variables: 2 of core, registry and proxy. The images
 are the stand-ins of tests/e2e/images and the wrapper image built from the repo's Dockerfile.
 
+The stack starts on Harbor v2.14's database: a PostgreSQL 15 cluster with rows in the
+stack's database volume (tests/e2e/pg15_cluster.py, the rows of test_upgrade). Swarm has no
+start order, so the postgresql shim waits for init-data's snapshot of that cluster before the
+image's entrypoint runs pg_upgrade; the test checks the shim's line, the volume (pg18, the
+snapshot, init-data's decision) and the rows under PostgreSQL 18.
+
 The host name is 127.0.0.4: a loopback address other than 127.0.0.1 (which Harbor refuses).
 Docker treats 127.0.0.0/8 registries as insecure and skips certificate checks, so TLS trust is
 checked with Python's ssl module.
@@ -41,11 +47,13 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from e2e_support import sh
+from e2e_support import BASE_IMAGE_NAME, sh
+from pg15_cluster import make_pg15
 from swarm_support import (KEYS, STACK_FILE, TRAEFIK_FILE, ServerCertificate, Stack, Swarm,
                            basic, build_image, create_secret, derive_stack, env_value, free_port,
                            proxy_requests, pull, realm_of, remove_network, remove_secret,
                            same_keys, served_certificate, wait_for)
+from test_upgrade import HARBOR_ROWS, ROWS, ROWS_QUERY, UPGRADED
 
 pytestmark = pytest.mark.swarm_e2e
 
@@ -63,6 +71,7 @@ HARBOR = ("registry", "registryctl", "postgresql", "redis", "core", "portal", "j
 SERVICES = (*HARBOR, "traefik", "renew")
 RENEW_INTERVAL = 5  # HARBOR_RENEW_INTERVAL's minimum: the renew service's first round comes soon
 REPO_NAME = "library/swarm-e2e"
+DATABASE_VOLUME = f"{STACK}_database"
 EMPTY_DIGEST = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
@@ -124,19 +133,27 @@ class Deployment:
     def proxies_follow_core(self, event: str) -> None:
         """Do the proxies reach the current core tasks? With dnsrr, which this machine needs,
         `core` names the addresses of the core tasks, which change when tasks are replaced;
-        the stack sets HARBOR_NGINX_RESOLVER so that nginx looks them up again."""
-        usage, failed = core_usage(self.stack)
-        reach = proxies_reaching_core(self.stack)
-        unused = [cid for cid, n in usage.items() if n == 0]
+        the stack sets HARBOR_NGINX_RESOLVER so that nginx looks them up again. nginx keeps an
+        answer for 10 s (the template's resolver valid=10s), so a new task may get requests
+        that long after Docker's DNS names it: the check waits up to three times that."""
+        started = time.monotonic()
+
+        def following():
+            usage, failed = core_usage(self.stack)
+            reach = proxies_reaching_core(self.stack)
+            unused = [cid for cid, n in usage.items() if n == 0]
+            if all(code == "200" for code in reach.values()) and not unused and not failed:
+                return usage, reach, failed
+            raise AssertionError(
+                f"after {event}, the proxies' nginx does not follow the core tasks (it should: "
+                f"the stack sets HARBOR_NGINX_RESOLVER): core ping through each proxy {reach}, "
+                f"token requests failing or hanging through proxies {failed}, core tasks that "
+                f"get no request {[cid[:12] for cid in unused]}")
+        usage, reach, failed = wait_for(f"the proxies follow the core tasks ({event})",
+                                        following, 30, interval=2)
         say(f"after {event}: core's ping through each proxy {reach}; tokens per core task "
-            f"{short_ids(usage)}; proxies where a token request failed {failed}")
-        if all(code == "200" for code in reach.values()) and not unused and not failed:
-            return
-        raise AssertionError(
-            f"after {event}, the proxies' nginx does not follow the core tasks (it should: the "
-            f"stack sets HARBOR_NGINX_RESOLVER): core ping through each proxy {reach}, token "
-            f"requests failing or hanging through proxies {failed}, core tasks that get no "
-            f"request {[cid[:12] for cid in unused]}")
+            f"{short_ids(usage)}; proxies where a token request failed {failed} "
+            f"({time.monotonic() - started:.1f}s after the tasks ran)")
 
     def image(self, tag: str) -> str:
         name = f"{self.address}/{REPO_NAME}:{tag}"
@@ -192,8 +209,16 @@ def deployment(wrapper_image, standins, traefik_image):
             say(f"removing a stack {STACK} left by an earlier run")
             stack.remove()
         remove_network(NETWORK)
+        # Harbor v2.14's database, a pg15 cluster with rows (tests/e2e/pg15_cluster.py), in the
+        # stack's database volume: its first start upgrades it to PostgreSQL 18, and on Swarm
+        # (no start order) the postgresql shim waits for init-data's snapshot first
+        db_password = os.urandom(12).hex()
+        sh("docker", "volume", "rm", "-f", DATABASE_VOLUME, check=False)
+        sh("docker", "volume", "create", "--label", f"com.docker.stack.namespace={STACK}",
+           DATABASE_VOLUME)
+        make_pg15(standins["harbor-db"], DATABASE_VOLUME, HARBOR_ROWS, db_password)
         create_secret("harbor_admin_password", PASSWORD)
-        create_secret("harbor_database_password", os.urandom(12).hex())
+        create_secret("harbor_database_password", db_password)
         for name, value in certificate.secrets().items():
             create_secret(name, value)
         d = Deployment(stack, port, certificate)
@@ -336,6 +361,24 @@ def test_swarm_stack_lifecycle(deployment, capsys):
     say(summary)
     traefik = stack.running("traefik")
     assert len(traefik) == 1, traefik
+
+    # Harbor v2.14's database upgraded: init-data's snapshot of this pg15 cluster was complete
+    # before PostgreSQL 18's entrypoint ran pg_upgrade, the rows are there under 18
+    postgresql = stack.container(stack.running("postgresql")[0])
+    shim = Stack.logs(postgresql)
+    assert "snapshot /var/lib/postgresql/data/snapshot-pg15 of this cluster is complete" \
+        in shim, diagnose(["postgresql", "init-data"])
+    order = next((line.strip() for line in shim.splitlines() if "is complete after" in line),
+                 "the shim found the snapshot complete when it started")
+    entries = sh("docker", "run", "--rm", "-v", f"{DATABASE_VOLUME}:/d:ro", "--entrypoint", "ls",
+                 BASE_IMAGE_NAME, "-A", "/d").stdout.split()
+    assert sorted(entries) == UPGRADED, entries
+    sql = ["docker", "exec", postgresql, "psql", "-v", "ON_ERROR_STOP=1", "-U", "postgres",
+           "-d", "registry", "-tAc"]
+    assert sh(*sql, "SHOW server_version").stdout.strip() == "18.6"
+    assert sh(*sql, ROWS_QUERY).stdout.strip() == ROWS
+    say("Harbor v2.14's pg15 database: init-data's snapshot first, then pg_upgrade to 18.6; "
+        f"the rows are there; the volume holds {sorted(entries)} ({order})")
 
     # the renew service: one task that keeps running and completes its rounds (the job's
     # generation is current: generate's fast path; or it published one itself)
