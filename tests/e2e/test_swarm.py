@@ -163,6 +163,26 @@ class Deployment:
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cadata=self.certificate.ca.decode())
 
+    def requests_fail_until(self, since: float, timeout: float = 60) -> float:
+        """Pings through Traefik, each given 2 s, until eight in a row succeed; returns the
+        seconds from `since` to the end of the last one that failed (0: none failed). Traefik
+        alternates over the proxy tasks it knows, so eight in a row means a dead task is no
+        longer among them."""
+        url = f"https://{self.address}/api/v2.0/ping"
+        last_failure, streak = since, 0
+        while streak < 8:
+            assert time.monotonic() - since < timeout, "requests through Traefik keep failing"
+            try:
+                with urllib.request.urlopen(url, context=self.ssl_context(), timeout=2) as answer:
+                    ok = answer.status == 200
+            except (OSError, urllib.error.HTTPError):
+                ok = False
+            if ok:
+                streak += 1
+            else:
+                streak, last_failure = 0, time.monotonic()
+        return last_failure - since
+
     def get(self, path: str):
         """GET through Traefik over verified TLS; returns (status, headers, body)."""
         url = f"https://{self.address}{path}"
@@ -461,9 +481,12 @@ def test_swarm_stack_lifecycle(deployment, capsys):
     victim = stack.container(stack.running("proxy")[0])
     sh("docker", "kill", victim)
     killed = time.monotonic()
+    failing = d.requests_fail_until(killed)
     d.login(30)
-    say(f"a proxy task killed: login through Traefik works {time.monotonic() - killed:.1f}s "
-        "later (the other proxy task)")
+    say(f"a proxy task killed: requests through Traefik failed for {failing:.1f}s (those sent "
+        f"to the dead task, until Traefik's next poll of the swarm); login works "
+        f"{time.monotonic() - killed:.1f}s after the kill (the other proxy task)")
+    summary += f"; requests failing after a proxy task was killed {failing:.1f}s"
     wait_for("Swarm replaced the killed proxy task",
              lambda: len(stack.running("proxy")) == REPLICAS["proxy"]
              and victim not in {stack.container(t) for t in stack.running("proxy")}, 180,
