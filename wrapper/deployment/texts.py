@@ -330,7 +330,8 @@ the manager's socket, read-only) and publishes HARBOR_TRAEFIK_HTTPS_PORT (443); 
 Swarm's routing mesh every node answers on that port. It balances over the proxy's task
 addresses itself (traefik.swarm.lbswarm stays false), so it works with either endpoint mode,
 reaches only tasks Swarm reports running (healthy) and follows replaced tasks within the
-provider's poll interval (15 s). One replica: Traefik keeps its state (certificates it
+provider's poll interval (5 s here, Traefik's default is 15 s: a dead proxy task gets
+requests until the next poll). One replica: Traefik keeps its state (certificates it
 obtains) per instance. The entry point has no read/write timeout (pushes of big layers)
 and an idle timeout of 600 s. Renew the certificate as with docker-stack.certs.yml: new
 secret names, deploy again (Traefik restarts with them). Variables of this file:
