@@ -84,7 +84,8 @@ AFTER_DATA = {"setupwrapper": COMPLETED, "init-data": COMPLETED}
 #   setup_mount   the targets where a one-shot of the wrapper's image also mounts harbor-setup
 #             read-write (init-data: to record the database snapshot in the store)
 #   environment   variables it is given: passed on from the shell (compose, stack); the
-#             Rancher items set each from the catalog answer of its name in lower case
+#             Rancher items set each from the catalog answer of its name in lower case;
+#             environment_note: the comment above them
 #   note      a comment placed above the service in every file
 #   <target>  what only that target has: compose / stack / rancher / rancher-distributed
 
@@ -108,6 +109,7 @@ SERVICES = {
         # them on from the shell, the Rancher items from the answers of the same names
         # (harbor_database_upgrade_snapshot, harbor_image_tag: questions in texts.py)
         "environment": ["HARBOR_DATABASE_UPGRADE_SNAPSHOT", "HARBOR_IMAGE_TAG"],
+        "environment_note": "the snapshot before a PostgreSQL upgrade (README: Day 2)",
         # the snapshot is recorded in the store (status shows it, rollback sets the recorded
         # version back); the stack and the distributed Rancher item take it unrecorded
         "setup_mount": ("compose", "rancher"),

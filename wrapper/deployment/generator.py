@@ -121,7 +121,10 @@ def named_mounts(service: dict) -> list:
 def setup_mount(service: dict, target: str) -> list[str]:
     """Rule: a one-shot of the wrapper's image mounts harbor-setup (read-write) on the targets
     its `setup_mount` names, and nowhere else (init-data: the snapshot's record)."""
-    return [f"{d.SETUP_VOLUME}:{d.SETUP_PATH}"] if target in service.get("setup_mount", ()) else []
+    if target not in service.get("setup_mount", ()):
+        return []
+    return [Comment("the wrapper's volume: the snapshot is recorded in its store (status shows "
+                    "it)"), f"{d.SETUP_VOLUME}:{d.SETUP_PATH}"]
 
 
 def wrapper_mounts() -> list:
@@ -232,9 +235,7 @@ def compose() -> dict:
         "image": WRAPPER_IMAGE, "build": Alias("wrapper-build"), "command": Flow(["init-data"]),
         "restart": "no", "network_mode": "none", "logging": Alias("logging"),
         "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
-        Comment("the snapshot before a PostgreSQL upgrade (README: Day 2) is recorded in the "
-                "store"): None,
-        "environment": Flow(init["environment"]),
+        **service_environment(init, "compose"),
         "volumes": setup_mount(init, "compose") + data_mounts(init),
     }
     renew = d.SERVICES["renew"]
@@ -421,7 +422,7 @@ def stack() -> dict:
     services["init-data"] = {
         "image": WRAPPER_IMAGE, "logging": Alias("logging"), "command": Flow(["init-data"]),
         "deploy": JOB, "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
-        "networks": Flow(["harbor"]), "environment": Flow(init["environment"]),
+        "networks": Flow(["harbor"]), **service_environment(init, "stack"),
         "volumes": setup_mount(init, "stack") + data_mounts(init),
     }
     services[Comment(STACK_RENEW_NOTE)] = None
@@ -511,8 +512,9 @@ def rancher_answer(variable: str) -> str:
 
 
 def service_environment(service: dict, target: str) -> dict:
-    """A Harbor service's own variables (its `environment` in the description): compose and
-    the stack pass them on from the shell, the Rancher items from the answers (rancher_answer)."""
+    """A service's own variables (its `environment` in the description, under its
+    `environment_note`): compose and the stack pass them on from the shell, the Rancher items
+    from the answers (rancher_answer)."""
     names = service.get("environment")
     if not names:
         return {}
@@ -558,9 +560,7 @@ def rancher_template(target: str) -> dict:
                     if not any(v in on[o].get("data", {}) for o in optional)]
     optional_volumes = [f"{v}:{t}" for v, t in init["data"].items() if f"{v}:{t}" not in
                         init_volumes]
-    if setup_mount(init, target):
-        init_volumes[:0] = [Comment("the wrapper's volume: the snapshot is recorded in its store "
-                                    "(status shows it)"), *setup_mount(init, target)]
+    init_volumes[:0] = setup_mount(init, target)
     if optional_volumes:
         init_volumes.append(If(d.TRIVY_ANSWERED, optional_volumes))
     services[Comment(
@@ -573,8 +573,7 @@ def rancher_template(target: str) -> dict:
         "image": image("init-data", target), "command": Flow(["init-data"]),
         "labels": labels(target, "init-data", **{"io.rancher.container.start_once": "true"}),
         "cap_drop": Flow(["ALL"]), "cap_add": Flow(init["cap_add"]),
-        Comment("the snapshot before a PostgreSQL upgrade (README: Day 2), from two answers"): None,
-        "environment": [f"{name}={rancher_answer(name)}" for name in init["environment"]],
+        **service_environment(init, target),
         "volumes": init_volumes,
     }
     services[Comment(RENEW_NOTE + (

@@ -54,7 +54,7 @@ services:
       {{- end }}
     cap_drop: [ALL]
     cap_add: [CHOWN, DAC_OVERRIDE, FOWNER]
-    # the snapshot before a PostgreSQL upgrade (README: Day 2), from two answers
+    # the snapshot before a PostgreSQL upgrade (README: Day 2)
     environment:
       - HARBOR_DATABASE_UPGRADE_SNAPSHOT=${harbor_database_upgrade_snapshot}
       - HARBOR_IMAGE_TAG=${harbor_image_tag}
