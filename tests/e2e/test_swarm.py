@@ -47,13 +47,13 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from e2e_support import BASE_IMAGE_NAME, sh
+from e2e_support import sh
 from pg15_cluster import make_pg15
 from swarm_support import (KEYS, STACK_FILE, TRAEFIK_FILE, ServerCertificate, Stack, Swarm,
                            basic, build_image, create_secret, derive_stack, env_value, free_port,
                            proxy_requests, pull, realm_of, remove_network, remove_secret,
                            same_keys, served_certificate, wait_for)
-from test_upgrade import HARBOR_ROWS, ROWS, ROWS_QUERY, UPGRADED
+from test_upgrade import HARBOR_ROWS, ROWS, ROWS_QUERY, UPGRADED, volume_entries
 
 pytestmark = pytest.mark.swarm_e2e
 
@@ -390,15 +390,14 @@ def test_swarm_stack_lifecycle(deployment, capsys):
         in shim, diagnose(["postgresql", "init-data"])
     order = next((line.strip() for line in shim.splitlines() if "is complete after" in line),
                  "the shim found the snapshot complete when it started")
-    entries = sh("docker", "run", "--rm", "-v", f"{DATABASE_VOLUME}:/d:ro", "--entrypoint", "ls",
-                 BASE_IMAGE_NAME, "-A", "/d").stdout.split()
-    assert sorted(entries) == UPGRADED, entries
+    entries = volume_entries(DATABASE_VOLUME)
+    assert entries == UPGRADED, entries
     sql = ["docker", "exec", postgresql, "psql", "-v", "ON_ERROR_STOP=1", "-U", "postgres",
            "-d", "registry", "-tAc"]
     assert sh(*sql, "SHOW server_version").stdout.strip() == "18.6"
     assert sh(*sql, ROWS_QUERY).stdout.strip() == ROWS
     say("Harbor v2.14's pg15 database: init-data's snapshot first, then pg_upgrade to 18.6; "
-        f"the rows are there; the volume holds {sorted(entries)} ({order})")
+        f"the rows are there; the volume holds {entries} ({order})")
 
     # the renew service: one task that keeps running and completes its rounds (the job's
     # generation is current: generate's fast path; or it published one itself)

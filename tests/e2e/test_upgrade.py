@@ -71,13 +71,18 @@ OLD_VERSION = "v2.14.4"
 UPGRADED = ["pg18", "snapshot-pg15", "snapshot-pg15.decision"]
 
 
+def volume_entries(volume: str) -> list[str]:
+    """The names at the top of a named volume, read through a throw-away container."""
+    out = sh("docker", "run", "--rm", "-v", f"{volume}:/d:ro", "--entrypoint", "ls",
+             "harbor-e2e-base:bookworm", "-A", "/d").stdout
+    return sorted(out.split())
+
+
 def database_entries(h: DataHarbor) -> list[str]:
     data = h.env.get("HARBOR_DATA_VOLUME")
     if data:
         return sorted(os.listdir(Path(data) / "database"))
-    out = sh("docker", "run", "--rm", "-v", f"{h.project}_database:/d:ro", "--entrypoint", "ls",
-             "harbor-e2e-base:bookworm", "-A", "/d").stdout
-    return sorted(out.split())
+    return volume_entries(f"{h.project}_database")
 
 
 def database_mount(h: DataHarbor) -> str:
