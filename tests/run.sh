@@ -105,11 +105,9 @@ lane_config() {
 }
 # the host engine stays a swarm manager until every lane is done (tests/e2e/lanes.py: a swarm
 # leave beside running compose projects breaks their name resolution)
-made_swarm=0
 if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = inactive ]; then
     docker swarm init --advertise-addr 127.0.0.1 >/dev/null
-    made_swarm=1
-    trap 'docker swarm leave --force >/dev/null 2>&1 || true' EXIT
+    trap 'docker swarm leave --force >/dev/null && echo "[tests] docker swarm leave: done"' EXIT
     echo "[tests] docker swarm init: the host engine is a one-node swarm until the lanes are done"
 fi
 lanes=$(.venv/bin/python tests/e2e/lanes.py)
@@ -136,9 +134,5 @@ for entry in $behind; do
     cat "$logs/$name.log"
 done
 rm -rf "$logs"
-if [ "$made_swarm" = 1 ]; then
-    docker swarm leave --force >/dev/null && echo "[tests] docker swarm leave: done"
-    trap - EXIT
-fi
 echo "[tests] exit codes: $exits; all done in $(( $(date +%s) - started )) s"
 exit "$status"
